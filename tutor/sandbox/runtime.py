@@ -1,11 +1,492 @@
 """Runs inside the forked child, after the isolation layers: execute one job and describe what happened.
 
-Minimal first version (being extended): executes the source and reports success or the exception.
+The program it runs was instrumented by the grader with calls to a few hooks (their names start with
+`__tutor_`, which learner code may not mention):
+
+- `__tutor_blank__(i, ref_fn, learner_fn)`: shadow evaluation. Evaluates the reference expression,
+  then the learner's in the same state (with torch's RNG rewound so both draw the same numbers),
+  compares them and returns the reference value, so the run follows the reference trajectory.
+- `__tutor_run__(i, fn)`: evaluates a learner expression in a learner run, marking blank `i` as running.
+- `__tutor_enter__(i)`, `__tutor_exit__(i)`, `__tutor_fail__(i, exc)`: mark a statement blank.
+- `__tutor_capture__(label)`: evaluates the job's capture expressions for that label.
+
+Everything is described as JSON-able dicts plus float64 arrays (see docs/sandbox.md); nothing is
+pickled. This module never raises for anything the program does.
 """
 
 from __future__ import annotations
 
+import builtins
+import difflib
+import math
+import time
 from typing import Any
+
+import numpy as np
+
+MAX_ELEMENTS = 2_000_000  # larger values are described without their data
+MAX_TEXT = 300
+
+_SAFE_BUILTIN_NAMES = (
+    "abs all any bin bool bytes callable chr complex dict divmod enumerate filter float format frozenset "
+    "hash hex int isinstance issubclass iter len list map max min next object oct ord pow print property "
+    "range repr reversed round set slice sorted staticmethod classmethod str sum super tuple type zip "
+    "ArithmeticError AssertionError AttributeError Exception IndexError KeyError LookupError NameError "
+    "NotImplementedError OverflowError RuntimeError StopIteration TypeError ValueError ZeroDivisionError "
+    "NotImplemented Ellipsis True False None __build_class__"
+).split()
+
+
+def safe_builtins() -> dict[str, Any]:
+    """The builtins a lesson program sees: no open, exec, eval, compile, __import__, input, help."""
+    return {name: getattr(builtins, name) for name in _SAFE_BUILTIN_NAMES if hasattr(builtins, name)}
+
+
+def _short(text: str, limit: int = MAX_TEXT) -> str:
+    text = str(text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class Encoder:
+    """Describes live values as JSON-able dicts, collecting their numbers as float64 arrays."""
+
+    def __init__(self) -> None:
+        self.arrays: list[np.ndarray] = []
+        self._torch = None
+        try:
+            import sys
+
+            self._torch = sys.modules.get("torch")
+        except Exception:  # pragma: no cover
+            self._torch = None
+
+    def _add(self, arr: np.ndarray) -> int | None:
+        if arr.size > MAX_ELEMENTS:
+            return None
+        self.arrays.append(np.ascontiguousarray(arr, dtype=np.float64))
+        return len(self.arrays) - 1
+
+    def is_tensor(self, v: Any) -> bool:
+        return self._torch is not None and isinstance(v, self._torch.Tensor)
+
+    def value(self, v: Any, depth: int = 0) -> dict:
+        try:
+            return self._value(v, depth)
+        except Exception as exc:  # a hostile __array__ or property: describe, never raise
+            return {"kind": "error", "message": _short(f"{type(exc).__name__}: {exc}")}
+
+    def _numeric(self, arr: np.ndarray, typ: str, dtype: str, **extra: Any) -> dict:
+        if arr.dtype.kind not in "biuf":
+            return {"kind": "other", "type": typ, "text": _short(repr(arr))}
+        return {
+            "kind": "array",
+            "type": typ,
+            "dtype": dtype,
+            "shape": [int(s) for s in arr.shape],
+            "array": self._add(arr.astype(np.float64, copy=False)),
+            **extra,
+        }
+
+    def _value(self, v: Any, depth: int) -> dict:
+        torch = self._torch
+        if v is None:
+            return {"kind": "none"}
+        if isinstance(v, bool):
+            return self._numeric(np.asarray(float(v)), "bool", "bool")
+        if isinstance(v, int):
+            if abs(v) > 2**53:
+                return {"kind": "other", "type": "int", "text": _short(repr(v))}
+            return self._numeric(np.asarray(float(v)), "int", "int")
+        if isinstance(v, float):
+            return self._numeric(np.asarray(v), "float", "float")
+        if isinstance(v, (np.ndarray, np.generic)):
+            arr = np.asarray(v)
+            return self._numeric(arr, "ndarray", str(arr.dtype), scalar=isinstance(v, np.generic))
+        if self.is_tensor(v):
+            t = v.detach()
+            if t.is_complex() or t.dtype in (torch.bfloat16,) and False:
+                return {"kind": "other", "type": "Tensor", "text": _short(repr(t))}
+            arr = t.to("cpu").to(torch.float64).numpy() if t.numel() <= MAX_ELEMENTS else np.zeros(0)
+            dtype = str(t.dtype).replace("torch.", "")
+            return {
+                "kind": "array",
+                "type": "Tensor",
+                "dtype": dtype,
+                "shape": [int(s) for s in t.shape],
+                "array": self._add(arr) if t.numel() <= MAX_ELEMENTS else None,
+                "device": str(t.device),
+                "requires_grad": bool(v.requires_grad),
+            }
+        if isinstance(v, (list, tuple)) and depth < 3:
+            return self._sequence(v, depth)
+        if torch is not None and isinstance(v, torch.nn.Module):
+            return self._module(v, depth)
+        if torch is not None and isinstance(v, torch.optim.Optimizer):
+            return self._optimizer(v)
+        typ = type(v)
+        return {"kind": "other", "type": f"{typ.__module__}.{typ.__qualname__}", "text": _short(repr(v))}
+
+    def _sequence(self, v: list | tuple, depth: int) -> dict:
+        typ = type(v).__name__
+        if len(v) == 0:
+            return self._numeric(np.zeros(0), typ, "float")
+        items = []
+        dtypes = set()
+        for item in v[: MAX_ELEMENTS + 1]:
+            if isinstance(item, (bool, int, float)):
+                items.append(float(item))
+                dtypes.add(type(item).__name__)
+            elif isinstance(item, (np.ndarray, np.generic)):
+                items.append(np.asarray(item, dtype=np.float64) if np.asarray(item).dtype.kind in "biuf" else None)
+                dtypes.add(str(np.asarray(item).dtype))
+            elif self.is_tensor(item):
+                items.append(item.detach().to("cpu").double().numpy())
+                dtypes.add(str(item.dtype).replace("torch.", ""))
+            else:
+                items.append(None)
+            if items[-1] is None:
+                return {"kind": "other", "type": typ, "text": _short(repr(v))}
+        try:
+            arr = np.stack([np.asarray(i, dtype=np.float64) for i in items])
+        except ValueError:
+            return {"kind": "other", "type": typ, "text": _short(repr(v))}
+        return self._numeric(arr, typ, dtypes.pop() if len(dtypes) == 1 else "mixed")
+
+    def _config(self, obj: Any) -> dict:
+        config: dict[str, Any] = {}
+        for key in (
+            "in_features", "out_features", "reduction", "negative_slope", "dim", "p", "eps",
+            "num_features", "kernel_size", "stride", "padding", "inplace",
+        ):
+            if hasattr(obj, key):
+                val = getattr(obj, key)
+                if isinstance(val, (bool, int, float, str)) or val is None:
+                    config[key] = val
+                elif isinstance(val, tuple) and all(isinstance(x, int) for x in val):
+                    config[key] = list(val)
+        if hasattr(obj, "bias") and hasattr(obj, "in_features"):
+            config["bias"] = obj.bias is not None
+        return config
+
+    def _module(self, m: Any, depth: int) -> dict:
+        typ = type(m)
+        desc: dict[str, Any] = {
+            "kind": "object",
+            "category": "module",
+            "type": typ.__name__,
+            "module": typ.__module__,
+            "config": self._config(m),
+            "params": [],
+            "children": [],
+        }
+        for name, p in list(m.named_parameters(recurse=False))[:64]:
+            data = p.detach().to("cpu").double().numpy() if p.numel() <= MAX_ELEMENTS else np.zeros(0)
+            desc["params"].append({"name": name, "shape": list(p.shape), "array": self._add(data)})
+        if depth < 4:
+            for name, child in list(m.named_children())[:64]:
+                d = self._module(child, depth + 1)
+                d["name"] = name
+                desc["children"].append(d)
+        return desc
+
+    def _optimizer(self, opt: Any) -> dict:
+        typ = type(opt)
+        config: dict[str, Any] = {}
+        groups = opt.param_groups
+        if groups:
+            for key, val in groups[0].items():
+                if key == "params":
+                    continue
+                if isinstance(val, (bool, int, float, str)) or val is None:
+                    config[key] = val
+                elif isinstance(val, tuple) and all(isinstance(x, (int, float)) for x in val):
+                    config[key] = list(val)
+        shapes = [list(p.shape) for g in groups for p in g["params"]][:64]
+        return {
+            "kind": "object",
+            "category": "optimizer",
+            "type": typ.__name__,
+            "module": typ.__module__,
+            "config": config,
+            "param_shapes": shapes,
+        }
+
+
+def _as_numbers(enc: Encoder, v: Any) -> tuple[str, np.ndarray | None, str, tuple]:
+    """(family, float64 array or None, dtype, shape) for fast comparison in the shadow hook."""
+    if isinstance(v, bool):
+        return "scalar", np.float64(v), "bool", ()
+    if isinstance(v, (int, float)):
+        return "scalar", np.float64(v), "float", ()
+    if isinstance(v, np.generic):
+        if np.asarray(v).dtype.kind in "biuf":
+            return "scalar", np.float64(v), str(v.dtype), ()
+        return "other", None, "", ()
+    if isinstance(v, np.ndarray):
+        if v.dtype.kind in "biuf":
+            return ("scalar" if v.ndim == 0 else "ndarray"), v.astype(np.float64, copy=False), str(v.dtype), v.shape
+        return "other", None, "", v.shape
+    if enc.is_tensor(v):
+        t = v.detach()
+        if t.is_complex():
+            return "other", None, "", tuple(t.shape)
+        return "tensor", t.to("cpu").double().numpy(), str(t.dtype), tuple(t.shape)
+    return "other", None, "", ()
+
+
+class _BlankState:
+    __slots__ = ("calls", "matched", "first_mismatch", "pairs", "error", "done", "max_abs")
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.matched = 0
+        self.first_mismatch: int | None = None
+        self.pairs: list[list[dict]] = []
+        self.error: dict | None = None
+        self.done = False
+        self.max_abs = 0.0
+
+
+class Runtime:
+    """The hooks an instrumented program calls, and what they recorded."""
+
+    def __init__(self, job: dict, modules: dict[str, Any], marker: Any) -> None:
+        self.job = job
+        self.filename = job.get("filename", "<lesson>")
+        self.marker = marker
+        self.modules = modules
+        self.enc = Encoder()
+        self.torch = modules.get("torch")
+        self.specs = list(job.get("blanks") or [])
+        self.states: dict[int, _BlankState] = {}
+        self.max_pairs = int(job.get("max_pairs", 8))
+        self.captures: dict[str, dict[str, dict]] = {}
+        self.failed_blank: int | None = None
+        self.namespace: dict[str, Any] = {}
+
+    # ---- hooks -------------------------------------------------------------------------------
+    def _state(self, i: int) -> _BlankState:
+        st = self.states.get(i)
+        if st is None:
+            st = self.states[i] = _BlankState()
+        return st
+
+    def _spec(self, i: int) -> dict:
+        return self.specs[i] if 0 <= i < len(self.specs) and isinstance(self.specs[i], dict) else {}
+
+    def blank(self, i: int, ref_fn: Any, learner_fn: Any = None) -> Any:
+        st = self._state(i)
+        if learner_fn is None or st.done:
+            return ref_fn()
+        torch = self.torch
+        np_rng = self._spec(i).get("numpy_rng")
+        before = torch.get_rng_state() if torch is not None else None
+        np_before = np.random.get_state() if np_rng else None
+        ref = ref_fn()
+        after = torch.get_rng_state() if torch is not None else None
+        np_after = np.random.get_state() if np_rng else None
+        if before is not None:
+            torch.set_rng_state(before)
+        if np_before is not None:
+            np.random.set_state(np_before)
+        self.marker.set(i)
+        try:
+            got = learner_fn()
+        except BaseException as exc:  # noqa: BLE001 - the learner's error is a result
+            st.error = self.describe_error(exc, blank=i, call=st.calls)
+            st.done = True
+            return ref
+        finally:
+            self.marker.set(None)
+            if after is not None:
+                torch.set_rng_state(after)
+            if np_after is not None:
+                np.random.set_state(np_after)
+        call = st.calls
+        st.calls += 1
+        try:
+            same = self.same(i, st, ref, got)
+        except Exception:  # noqa: BLE001 - comparing hostile objects
+            same = False
+        if same:
+            st.matched += 1
+        else:
+            if st.first_mismatch is None:
+                st.first_mismatch = call
+            st.pairs.append([self.enc.value(ref), self.enc.value(got), {"call": call}])
+            if len(st.pairs) >= self.max_pairs:
+                st.done = True
+        return ref
+
+    def run(self, i: int, fn: Any) -> Any:
+        self.marker.set(i)
+        try:
+            value = fn()
+        except BaseException:
+            if self.failed_blank is None:
+                self.failed_blank = i
+            raise
+        self.marker.set(None)
+        return value
+
+    def enter(self, i: int) -> None:
+        self.marker.set(i)
+
+    def exit(self, i: int) -> None:
+        self.marker.set(None)
+
+    def fail(self, i: int, exc: BaseException) -> None:
+        if self.failed_blank is None:
+            self.failed_blank = i
+
+    def capture(self, label: str) -> None:
+        exprs = (self.job.get("captures") or {}).get(str(label)) or []
+        out: dict[str, dict] = {}
+        for expr in exprs:
+            try:
+                val = eval(expr, self.namespace)  # instructor-written expression, in the child
+            except BaseException as exc:  # noqa: BLE001
+                out[expr] = {"kind": "error", "message": _short(f"{type(exc).__name__}: {exc}")}
+                continue
+            out[expr] = self.enc.value(val)
+        self.captures[str(label)] = out
+
+    # ---- comparison ----------------------------------------------------------------------------
+    def same(self, i: int, st: _BlankState, ref: Any, got: Any) -> bool:
+        """True when the learner's value equals the reference's within the blank's tolerance."""
+        if ref is None or got is None:
+            return ref is got
+        fam_r, a_r, dt_r, sh_r = _as_numbers(self.enc, ref)
+        fam_l, a_l, dt_l, sh_l = _as_numbers(self.enc, got)
+        if fam_r == "other" or fam_l == "other":
+            return self._same_object(ref, got)
+        if fam_r != fam_l:
+            return False
+        if sh_r != sh_l:
+            return False
+        if fam_r in ("tensor", "ndarray") and dt_r != dt_l:
+            return False
+        spec = self._spec(i)
+        low = "float32" in (dt_r, dt_l) or "float16" in (dt_r, dt_l) or "bfloat16" in (dt_r + dt_l)
+        rtol = spec.get("rtol")
+        rtol = float(rtol) if isinstance(rtol, (int, float)) else (1e-4 if low else 1e-6)
+        atol = spec.get("atol")
+        atol = float(atol) if isinstance(atol, (int, float)) else 0.0
+        if a_r.size:
+            finite = a_r[np.isfinite(a_r)]
+            if finite.size:
+                st.max_abs = max(st.max_abs, float(np.max(np.abs(finite))))
+        atol = max(atol, rtol * st.max_abs, 1e-12)
+        if a_r.ndim == 0:
+            r, l = float(a_r), float(a_l)
+            if math.isnan(r) or math.isnan(l):
+                return math.isnan(r) and math.isnan(l)
+            if math.isinf(r) or math.isinf(l):
+                return r == l
+            return abs(r - l) <= atol + rtol * abs(r)
+        return bool(np.allclose(a_l, a_r, rtol=rtol, atol=atol, equal_nan=True))
+
+    def _same_object(self, ref: Any, got: Any) -> bool:
+        if type(ref) is not type(got):
+            return False
+        torch = self.torch
+        if torch is not None and isinstance(ref, torch.nn.Module):
+            a, b = self.enc._module(ref, 0), self.enc._module(got, 0)
+            return self._same_module(ref, got) and _strip_arrays(a) == _strip_arrays(b)
+        if torch is not None and isinstance(ref, torch.optim.Optimizer):
+            a, b = self.enc._optimizer(ref), self.enc._optimizer(got)
+            ids_r = [id(p) for g in ref.param_groups for p in g["params"]]
+            ids_l = [id(p) for g in got.param_groups for p in g["params"]]
+            return a["config"] == b["config"] and ids_r == ids_l
+        try:
+            return bool(ref == got)
+        except Exception:  # noqa: BLE001
+            return False
+
+    def _same_module(self, ref: Any, got: Any) -> bool:
+        pr = list(ref.parameters())
+        pl = list(got.parameters())
+        if len(pr) != len(pl):
+            return False
+        for p, q in zip(pr, pl):
+            if p.shape != q.shape or p.dtype != q.dtype:
+                return False
+            if not bool((p.detach() - q.detach()).abs().max() <= 1e-6 + 1e-5 * p.detach().abs().max()):
+                return False
+        return True
+
+    # ---- errors --------------------------------------------------------------------------------
+    def describe_error(self, exc: BaseException, blank: int | None = None, call: int | None = None) -> dict:
+        line = None
+        tb = exc.__traceback__
+        while tb is not None:
+            if tb.tb_frame.f_code.co_filename == self.filename:
+                line = tb.tb_lineno
+            tb = tb.tb_next
+        if isinstance(exc, SyntaxError) and exc.filename == self.filename:
+            line = exc.lineno
+        err: dict[str, Any] = {
+            "type": type(exc).__name__,
+            "message": _short(str(exc), 600),
+            "line": line,
+            "blank": blank,
+            "call": call,
+            "name": None,
+            "suggest": [],
+        }
+        try:
+            if isinstance(exc, NameError) and isinstance(getattr(exc, "name", None), str):
+                err["name"] = exc.name
+                err["suggest"] = self._suggest_name(exc.name)
+            elif isinstance(exc, AttributeError) and isinstance(getattr(exc, "name", None), str):
+                err["name"] = exc.name
+                obj = getattr(exc, "obj", None)
+                if obj is not None:
+                    names = [n for n in dir(obj) if not n.startswith("_")]
+                    err["suggest"] = difflib.get_close_matches(exc.name, names, n=3)
+        except Exception:  # noqa: BLE001
+            pass
+        return err
+
+    def _suggest_name(self, name: str) -> list[str]:
+        out = []
+        for alias in ("np", "torch", "F", "nn", "optim"):
+            mod = self.modules.get(alias)
+            if mod is not None and not name.startswith("_") and hasattr(mod, name):
+                out.append(f"{alias}.{name}")
+        if not out:
+            known = [n for n in self.namespace if not n.startswith("__")]
+            out = difflib.get_close_matches(name, known, n=3)
+        return out[:3]
+
+    # ---- result -------------------------------------------------------------------------------
+    def header(self, status: str, error: dict | None, wall: float) -> dict:
+        blanks = {}
+        for i, st in self.states.items():
+            blanks[str(i)] = {
+                "calls": st.calls,
+                "matched": st.matched,
+                "first_mismatch": st.first_mismatch,
+                "pairs": st.pairs,
+                "error": st.error,
+            }
+        return {
+            "status": status,
+            "error": error,
+            "captures": self.captures,
+            "blanks": blanks,
+            "failed_blank": self.failed_blank,
+            "wall": wall,
+        }
+
+
+def _strip_arrays(desc: Any) -> Any:
+    """A module description without array indices, to compare two modules' structure."""
+    if isinstance(desc, dict):
+        return {k: _strip_arrays(v) for k, v in desc.items() if k not in ("array",)}
+    if isinstance(desc, list):
+        return [_strip_arrays(v) for v in desc]
+    return desc
 
 
 def execute(job: dict, modules: dict[str, Any], data: dict[str, Any], marker: Any) -> tuple[dict, list]:
@@ -14,14 +495,29 @@ def execute(job: dict, modules: dict[str, Any], data: dict[str, Any], marker: An
     `marker.set(i)` records which blank is running (None when none). Never raises for anything the
     program does: exceptions become header["status"] == "error" with header["error"].
     """
-    namespace: dict[str, Any] = {"__name__": "__lesson__"}
-    namespace.update(modules)
-    namespace.update(data)
+    rt = Runtime(job, modules, marker)
+    ns: dict[str, Any] = {"__name__": "__lesson__", "__builtins__": safe_builtins()}
+    for alias in job.get("names") or []:
+        if alias in modules:
+            ns[alias] = modules[alias]
+    ns.update(data)
+    ns["__tutor_blank__"] = rt.blank
+    ns["__tutor_run__"] = rt.run
+    ns["__tutor_enter__"] = rt.enter
+    ns["__tutor_exit__"] = rt.exit
+    ns["__tutor_fail__"] = rt.fail
+    ns["__tutor_capture__"] = rt.capture
+    rt.namespace = ns
+    start = time.perf_counter()
+    status, error = "ok", None
     try:
-        code = compile(job["source"], job.get("filename", "<lesson>"), "exec")
-        exec(code, namespace)
-    except MemoryError:
-        return {"status": "error", "error": {"type": "MemoryError", "message": "out of memory"}}, []
+        code = compile(job["source"], rt.filename, "exec")
+        exec(code, ns)
     except BaseException as exc:  # noqa: BLE001 - anything the program raises is a result
-        return {"status": "error", "error": {"type": type(exc).__name__, "message": str(exc)[:2000]}}, []
-    return {"status": "ok"}, []
+        status = "error"
+        error = rt.describe_error(exc, blank=rt.failed_blank)
+    wall = time.perf_counter() - start
+    try:
+        return rt.header(status, error, wall), rt.enc.arrays
+    except Exception as exc:  # noqa: BLE001 - a value that cannot be described
+        return {"status": "error", "error": {"type": type(exc).__name__, "message": _short(str(exc))}}, []

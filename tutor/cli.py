@@ -1,0 +1,255 @@
+"""`tutor` and its subcommands: list, show, grade, check, doctor (and, later, the app and serve)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import tomllib
+from pathlib import Path
+from typing import Any, Sequence
+
+from tutor.lesson import Lesson, LessonError, find_lesson, load_lessons, parse_lesson
+from tutor.paths import builtin_lessons_dir
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """A mistake in how the command was called or in a file it was given: one sentence, exit 2."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    # --lessons is accepted before or after the subcommand; SUPPRESS keeps a subcommand from
+    # resetting a value given before it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--lessons", metavar="DIR", default=argparse.SUPPRESS,
+                        help="a folder of lesson files (default: the built-in lessons)")
+    p = argparse.ArgumentParser(
+        prog="tutor",
+        description="A terminal tutor for deep-learning fundamentals: fill the blanks of real training programs.",
+    )
+    p.add_argument("--lessons", metavar="DIR", default=None, help="a folder of lesson files (default: the built-in lessons)")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    s = sub.add_parser("list", parents=[common], help="list the lessons")
+    s.add_argument("--json", action="store_true", help="print JSON")
+    s = sub.add_parser("show", parents=[common], help="show a lesson's steps and blanks (never the answers)")
+    s.add_argument("lesson", help="lesson id or file name")
+    s.add_argument("--json", action="store_true", help="print JSON")
+    s = sub.add_parser("grade", parents=[common], help="grade answer files (TOML: blank = \"answer\")")
+    s.add_argument("lesson", help="lesson id or file name")
+    s.add_argument("--answers", nargs="+", required=True, metavar="FILE", help="one or more answers files")
+    s.add_argument("--json", action="store_true", help="one JSON object per answers file, one per line")
+    s = sub.add_parser("check", parents=[common], help="for instructors: parse lessons, run references, try wrong answers")
+    s.add_argument("paths", nargs="*", metavar="PATH", help="lesson files or folders (default: the lessons folder)")
+    s.add_argument("--json", action="store_true", help="print JSON")
+    sub.add_parser("doctor", parents=[common], help="which sandbox layers are active on this machine")
+    return p
+
+
+def _lessons_dir(args: argparse.Namespace) -> Path:
+    return Path(args.lessons) if args.lessons else builtin_lessons_dir()
+
+
+def _load(args: argparse.Namespace) -> list[Lesson]:
+    return load_lessons(_lessons_dir(args))
+
+
+def _find(args: argparse.Namespace, key: str) -> Lesson:
+    lessons = _load(args)
+    lesson = find_lesson(lessons, key)
+    if lesson is None:
+        ids = ", ".join(l.id for l in lessons)
+        raise UsageError(f"there is no lesson `{key}`: the lessons are {ids}")
+    return lesson
+
+
+def _out(text: str = "") -> None:
+    sys.stdout.write(text + "\n")
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    lessons = _load(args)
+    if args.json:
+        _out(json.dumps([
+            {"id": l.id, "title": l.title, "framework": l.framework, "steps": len(l.steps), "blanks": len(l.blanks), "path": str(l.path)}
+            for l in lessons
+        ]))
+        return EXIT_OK
+    width = max((len(l.id) for l in lessons), default=4)
+    for l in lessons:
+        _out(f"{l.id:<{width}}  {len(l.blanks):>2} blanks  {l.title}")
+    return EXIT_OK
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    lesson = _find(args, args.lesson)
+    if args.json:
+        _out(json.dumps({
+            "id": lesson.id,
+            "title": lesson.title,
+            "framework": lesson.framework,
+            "datasets": lesson.datasets,
+            "steps": [{"title": s.title, "blanks": s.blanks} for s in lesson.steps],
+            "blanks": [{"name": b.name, "kind": b.kind, "step": b.step + 1, "hints": len(b.hints)} for b in lesson.blanks.values()],
+        }))
+        return EXIT_OK
+    _out(f"{lesson.id}: {lesson.title}  ({lesson.framework}; data: {', '.join(lesson.datasets) or 'none'})")
+    for s, step in enumerate(lesson.steps, 1):
+        _out(f"  step {s}: {step.title}")
+        for name in step.blanks:
+            b = lesson.blanks[name]
+            _out(f"    {name:<12} {b.kind}")
+    return EXIT_OK
+
+
+def read_answers(path: Path, lesson: Lesson) -> tuple[dict[str, str], list[str]]:
+    """An answers file -> (blank -> text, warnings). Raises UsageError for a file that cannot be used."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read the answers file ({exc.strerror or exc}): check the path") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise UsageError(f"{path}: the answers file is not UTF-8 text: save it as UTF-8") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{path}: the answers file is not valid TOML ({exc}): write one `blank = \"answer\"` per line") from None
+    answers: dict[str, str] = {}
+    warnings: list[str] = []
+    for key, value in data.items():
+        if not isinstance(value, str):
+            raise UsageError(f"{path}: the answer to `{key}` is not a string: put it in quotes, e.g. {key} = \"...\"")
+        if key not in lesson.blanks:
+            warnings.append(f"{path}: `{key}` is not a blank of {lesson.id} (its blanks: {', '.join(lesson.blanks)}); ignored")
+            continue
+        answers[key] = value
+    return answers, warnings
+
+
+def _make_grader(lessons: list[Lesson]):
+    from tutor.grading.grader import Grader
+    from tutor.sandbox import Evaluator
+
+    preload = ("numpy", "torch") if any(l.framework == "torch" for l in lessons) else ("numpy",)
+    evaluator = Evaluator(preload=preload)
+    return Grader(evaluator), evaluator
+
+
+MARKS = {"correct": "✓", "incorrect": "✗", "missing": "·", "error": "!"}
+
+
+def cmd_grade(args: argparse.Namespace) -> int:
+    from tutor.grading.grader import LessonRunError
+
+    lesson = _find(args, args.lesson)
+    grader, evaluator = _make_grader([lesson])
+    status = EXIT_OK
+    try:
+        for file in args.answers:
+            path = Path(file)
+            try:
+                answers, warnings = read_answers(path, lesson)
+            except UsageError as exc:
+                print(f"tutor: {exc}", file=sys.stderr)
+                status = EXIT_USAGE
+                continue
+            for w in warnings:
+                print(f"tutor: {w}", file=sys.stderr)
+            report = grader.grade(lesson, answers)
+            if not report.passed and status == EXIT_OK:
+                status = EXIT_FAILED
+            if args.json:
+                _out(json.dumps(report.to_json(str(path))))
+                sys.stdout.flush()
+                continue
+            counts = report.counts()
+            verdict = "passed" if report.passed else "not yet"
+            _out(f"{lesson.id}  {path}  {verdict}: {counts.get('correct', 0)}/{len(report.blanks)} blanks right")
+            for name, b in report.blanks.items():
+                line = f"  {MARKS.get(b.verdict, '?')} {name:<12}"
+                if b.verdict != "correct":
+                    line += f" {b.diagnosis or b.verdict}: {b.message}"
+                _out(line.rstrip())
+            for note in report.notes:
+                _out(f"  note: {note}")
+    except LessonRunError as exc:
+        print(f"tutor: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        evaluator.close()
+    return status
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from tutor.grading.check import check_lessons
+
+    paths = [Path(p) for p in args.paths] or [_lessons_dir(args)]
+    lessons: list[Lesson] = []
+    problems: list[str] = []
+    for p in paths:
+        try:
+            if p.is_dir():
+                lessons += load_lessons(p)
+            else:
+                lessons.append(parse_lesson(p))
+        except LessonError as exc:
+            problems += [str(x) for x in exc.problems]
+    if problems:
+        for line in problems:
+            print(line, file=sys.stderr)
+        print(f"tutor check: {len(problems)} problem(s) in the lesson files; nothing was run", file=sys.stderr)
+        return EXIT_USAGE
+    grader, evaluator = _make_grader(lessons)
+    try:
+        reports = check_lessons(grader, lessons, progress=None if args.json else _out)
+    finally:
+        evaluator.close()
+    if args.json:
+        _out(json.dumps([r.to_json() for r in reports]))
+    ok = all(r.ok for r in reports)
+    if not args.json:
+        _out(f"tutor check: {sum(r.ok for r in reports)}/{len(reports)} lessons pass")
+    if any(r.reference_error for r in reports):
+        return EXIT_USAGE
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from tutor.sandbox import Evaluator, active_layers
+
+    _out("Sandbox layers on this machine:")
+    for name in active_layers():
+        _out(f"  active  {name}")
+    with Evaluator(preload=("numpy",)) as ev:
+        start = time.perf_counter()
+        ev.run([{"id": "ping", "source": "x = 1\n", "names": ["np"], "timeout": 5.0}])
+        _out(f"Evaluator: answers in {1000 * (time.perf_counter() - start):.0f} ms after start")
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    commands: dict[str, Any] = {
+        "list": cmd_list, "show": cmd_show, "grade": cmd_grade, "check": cmd_check, "doctor": cmd_doctor,
+    }
+    command = args.command or "list"
+    if args.command is None:
+        args.json = False
+    try:
+        return commands[command](args)
+    except LessonError as exc:
+        for p in exc.problems:
+            print(str(p), file=sys.stderr)
+        return EXIT_USAGE
+    except UsageError as exc:
+        print(f"tutor: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

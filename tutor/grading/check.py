@@ -1,0 +1,80 @@
+"""`tutor check`: run every reference, then make sure the grader catches typical wrong answers."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from tutor.grading.grader import Grader, LessonRunError
+from tutor.grading.mutants import mutants
+from tutor.lesson.model import Lesson
+
+
+@dataclass
+class LessonCheck:
+    lesson: str
+    path: str
+    reference_error: str | None = None
+    reference_passes: bool = False
+    caught: int = 0
+    survivors: list[str] = field(default_factory=list)  # "blank: label: text"
+    reference_seconds: float = 0.0
+    check_seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.reference_error is None and self.reference_passes and not self.survivors
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "lesson": self.lesson, "path": self.path, "ok": self.ok, "reference_error": self.reference_error,
+            "reference_passes": self.reference_passes, "mutants_caught": self.caught, "survivors": self.survivors,
+            "reference_seconds": round(self.reference_seconds, 3), "check_seconds": round(self.check_seconds, 3),
+        }
+
+
+def check_lesson(grader: Grader, lesson: Lesson) -> LessonCheck:
+    start = time.perf_counter()
+    out = LessonCheck(lesson.id, str(lesson.path))
+    try:
+        ref = grader.reference(lesson)
+        out.reference_seconds = ref.wall
+    except LessonRunError as exc:
+        out.reference_error = str(exc)
+        out.check_seconds = time.perf_counter() - start
+        return out
+    answers = lesson.reference_answers()
+    report = grader.grade(lesson, answers)
+    out.reference_passes = report.passed
+    if not report.passed:
+        wrong = [f"{n}: {b.diagnosis}: {b.message}" for n, b in report.blanks.items() if b.verdict != "correct"]
+        out.survivors.append("the reference answers themselves are not all accepted: " + "; ".join(wrong))
+    for blank in lesson.blanks.values():
+        for m in mutants(blank):
+            rep = grader.grade(lesson, {**answers, blank.name: m.text})
+            if rep.blanks[blank.name].verdict == "correct":
+                out.survivors.append(f"{blank.name}: {m.label}: `{m.text}` is accepted as correct")
+            else:
+                out.caught += 1
+    out.check_seconds = time.perf_counter() - start
+    return out
+
+
+def check_lessons(grader: Grader, lessons: list[Lesson], progress: Callable[[str], None] | None = None) -> list[LessonCheck]:
+    reports = []
+    for lesson in lessons:
+        r = check_lesson(grader, lesson)
+        reports.append(r)
+        if progress is not None:
+            if r.reference_error:
+                progress(f"FAIL {lesson.id}: {r.reference_error}")
+                continue
+            state = "ok  " if r.ok else "FAIL"
+            progress(
+                f"{state} {lesson.id}: reference runs in {r.reference_seconds:.2f} s, "
+                f"{r.caught} wrong answers caught, {len(r.survivors)} missed ({r.check_seconds:.1f} s)"
+            )
+            for s in r.survivors:
+                progress(f"     missed {s}")
+    return reports

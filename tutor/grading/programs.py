@@ -1,0 +1,214 @@
+"""Builds the programs the grader runs from a lesson's template: reference, shadow, learner, isolation.
+
+Each program is the lesson's setup, then every step's code with its blanks filled, then a capture
+call after each step. Blanks are instrumented with the runtime hooks (tutor/sandbox/runtime.py).
+A line map keeps, for every generated line, the blank it came from and its line in the lesson file.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+
+from tutor.lesson.model import Blank, Lesson, Step
+
+HOOK_INDENT = "    "
+
+
+@dataclass
+class Program:
+    source: str
+    origins: list[tuple[str | None, int]] = field(default_factory=list)  # per line: (blank, file line)
+    index: dict[str, int] = field(default_factory=dict)  # blank name -> hook index
+
+    def origin(self, line: int | None) -> tuple[str | None, int | None]:
+        """(blank name, lesson file line) of a 1-based generated line."""
+        if line is None or not 1 <= line <= len(self.origins):
+            return None, None
+        return self.origins[line - 1]
+
+
+def blank_index(lesson: Lesson) -> dict[str, int]:
+    return {name: i for i, name in enumerate(lesson.blanks)}
+
+
+def _template_block_lines(step: Step, blank: Blank) -> int:
+    """How many template lines a block blank spans, from its `{{name:` line to its `}}` line."""
+    lines = step.code.split("\n")
+    for j in range(blank.code_line + 1, len(lines)):
+        if lines[j].strip() == "}}":
+            return j - blank.code_line + 1
+    return len(blank.answer.split("\n")) + 2
+
+
+def _paren(text: str) -> str:
+    return "(" + text + "\n)" if "#" in text else "(" + text + ")"
+
+
+class _Builder:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.origins: list[tuple[str | None, int]] = []
+        self.buf = ""
+        self.buf_blank: str | None = None
+        self.buf_line = 0
+        self.wrap: int | None = None  # hook index of a statement fragment on the current line
+
+    def text(self, text: str, file_line_of, start_index: int) -> int:
+        """Append template text; returns the template line index after it."""
+        parts = text.split("\n")
+        idx = start_index
+        for k, part in enumerate(parts):
+            if not self.buf:
+                self.buf_line = file_line_of(idx)
+            self.buf += part
+            if k < len(parts) - 1:
+                self.flush()
+                idx += 1
+        return idx
+
+    def inline(self, text: str, blank: str, file_line: int) -> None:
+        if not self.buf:
+            self.buf_line = file_line
+        # A multi-line inline answer (only from an answers file) stays inside its parentheses.
+        pieces = text.split("\n")
+        self.buf += pieces[0]
+        self.buf_blank = blank
+        for piece in pieces[1:]:
+            self.flush()
+            self.buf = piece
+            self.buf_blank = blank
+            self.buf_line = file_line
+
+    def line(self, text: str, blank: str | None, file_line: int) -> None:
+        self.lines.append(text)
+        self.origins.append((blank, file_line))
+
+    def flush(self) -> None:
+        text, i = self.buf, self.wrap
+        self.wrap = None
+        if i is not None and _simple_statement(text):
+            # A simple statement holding a learner fragment (`optimizer.step()`): mark the whole line.
+            ind = text[: len(text) - len(text.lstrip())]
+            for line in _wrapped(ind, i, [text.strip()]):
+                self.lines.append(line)
+                self.origins.append((self.buf_blank, self.buf_line))
+        else:
+            self.lines.append(text)
+            self.origins.append((self.buf_blank, self.buf_line))
+        self.buf = ""
+        self.buf_blank = None
+
+    def program(self, index: dict[str, int]) -> Program:
+        if self.buf:
+            self.flush()
+        return Program("\n".join(self.lines) + "\n", self.origins, index)
+
+
+def _simple_statement(text: str) -> bool:
+    """True when `text` is one complete simple statement that can stand inside a `try:`."""
+    try:
+        tree = ast.parse(text.strip())
+    except SyntaxError:
+        return False
+    return len(tree.body) == 1 and not isinstance(
+        tree.body[0], (ast.For, ast.While, ast.If, ast.With, ast.Try, ast.FunctionDef, ast.ClassDef)
+    )
+
+
+def _wrapped(ind: str, i: int, body: list[str]) -> list[str]:
+    """Statement lines wrapped so the runtime knows blank `i` is running, and which blank raised."""
+    out = [f"{ind}try:", f"{ind}{HOOK_INDENT}__tutor_enter__({i})"]
+    out += [f"{ind}{HOOK_INDENT}{line}" if line.strip() else "" for line in body]
+    out += [
+        f"{ind}except BaseException as __tutor_e:",
+        f"{ind}{HOOK_INDENT}__tutor_fail__({i}, __tutor_e)",
+        f"{ind}{HOOK_INDENT}raise",
+        f"{ind}finally:",
+        f"{ind}{HOOK_INDENT}__tutor_exit__({i})",
+    ]
+    return out
+
+
+def build(
+    lesson: Lesson,
+    *,
+    answers: dict[str, str] | None = None,
+    learner: set[str] | frozenset[str] = frozenset(),
+    shadow: set[str] | frozenset[str] = frozenset(),
+    mark: bool = True,
+) -> Program:
+    """The lesson program with blanks in `learner` filled from `answers` (the rest: the reference).
+
+    Expression blanks in `shadow` evaluate the reference and the learner's answer side by side
+    (`__tutor_blank__`); learner blanks are wrapped so the runtime knows which blank was running
+    when a run fails, hangs or blows its memory (`mark`).
+    """
+    answers = answers or {}
+    index = blank_index(lesson)
+    b = _Builder()
+    setup_lines = lesson.setup_lines or []
+    if lesson.setup.strip():
+        for k, text in enumerate(lesson.setup.rstrip("\n").split("\n")):
+            b.line(text, None, setup_lines[k] if k < len(setup_lines) else 1)
+    for s, step in enumerate(lesson.steps):
+        code_lines = step.code_lines or [1]
+
+        def file_line(i: int, code_lines: list[int] = code_lines) -> int:
+            return code_lines[min(i, len(code_lines) - 1)]
+
+        tline = 0  # template line index within the step's code
+        for seg in step.segments:
+            if seg.blank is None:
+                tline = b.text(seg.text, file_line, tline)
+                continue
+            blank = lesson.blanks[seg.blank]
+            i = index[blank.name]
+            use_learner = blank.name in learner and blank.name in answers
+            text = answers[blank.name] if use_learner else blank.answer
+            if blank.kind == "block":
+                if b.buf.strip():
+                    b.flush()
+                b.buf = ""
+                span = _template_block_lines(step, blank)
+                first = file_line(blank.code_line)
+                body = text.rstrip("\n").split("\n") if text.strip() else ["pass"]
+                ind = blank.indent
+                if use_learner and mark:
+                    for line in _wrapped(ind, i, body):
+                        b.line(line, blank.name, first)
+                else:
+                    for k, line in enumerate(body):
+                        b.line(f"{ind}{line}" if line.strip() else "", blank.name, first + 1 + k)
+                tline += span
+                continue
+            line_no = file_line(blank.code_line)
+            if blank.kind == "expression":
+                if blank.name in shadow and blank.name in answers:
+                    rendered = f"__tutor_blank__({i}, lambda: {_paren(blank.answer)}, lambda: {_paren(answers[blank.name])})"
+                elif use_learner and mark:
+                    rendered = f"__tutor_run__({i}, lambda: {_paren(text)})"
+                else:
+                    rendered = _paren(text) if use_learner else text
+                b.inline(rendered, blank.name, line_no)
+                continue
+            # statement blank
+            whole_line = not b.buf.strip()
+            if use_learner and mark and whole_line:
+                ind = b.buf
+                b.buf = ""
+                body = text.split("\n") if text.strip() else ["pass"]
+                for line in _wrapped(ind, i, body):
+                    b.line(line, blank.name, line_no)
+                # The template's newline after the blank now ends an empty line: harmless.
+            else:
+                if use_learner and mark:
+                    b.wrap = i
+                b.inline(text if text.strip() or not whole_line else "pass", blank.name, line_no)
+        if b.buf.strip():
+            b.flush()
+        else:
+            b.buf = ""
+        last = code_lines[-1] if code_lines else 1
+        b.line(f"__tutor_capture__({str(s)!r})", None, last)
+    return b.program(index)
