@@ -1,0 +1,43 @@
+"""Lessons: the model of a lesson file and the parser that reads one (no UI, nothing else of ours)."""
+
+from __future__ import annotations
+
+from .model import (
+    FRAMEWORK_NAMES,
+    Blank,
+    CompareSpec,
+    Lesson,
+    LessonError,
+    LessonProblem,
+    Location,
+    Segment,
+    Step,
+)
+from .parser import (
+    DIAGNOSIS_CODES,
+    find_lesson,
+    load_lessons,
+    parse_lesson,
+    parse_lesson_text,
+    reference_program,
+    render_step,
+)
+
+__all__ = [
+    "DIAGNOSIS_CODES",
+    "FRAMEWORK_NAMES",
+    "Blank",
+    "CompareSpec",
+    "Lesson",
+    "LessonError",
+    "LessonProblem",
+    "Location",
+    "Segment",
+    "Step",
+    "find_lesson",
+    "load_lessons",
+    "parse_lesson",
+    "parse_lesson_text",
+    "reference_program",
+    "render_step",
+]

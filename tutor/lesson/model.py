@@ -66,7 +66,17 @@ class Blank:
 
 @dataclass
 class Segment:
-    """A piece of a step's program: plain code, or a blank (by name)."""
+    """A piece of a step's program: plain code (`text`), or a blank (`blank` = its name, `text` "").
+
+    Writing the segments in order, each blank replaced by an answer, gives the step's program:
+
+    - an expression or statement blank stands for exactly the characters `{{name: answer}}`: write
+      the (stripped) answer text in their place;
+    - a block blank stands for whole lines: from the start of its `{{name:` line (the indentation
+      before `{{` included) through the end of its `}}` line (that line's newline included). The
+      text segment before it is empty or ends with a newline, and the one after starts a fresh line.
+      Write it as, for each line of the (dedented) answer, `blank.indent + line + "\n"`.
+    """
 
     text: str = ""
     blank: str | None = None
@@ -86,7 +96,7 @@ class CompareSpec:
 class Step:
     title: str
     prose: str  # Markdown shown to the learner, code blocks excluded
-    code: str  # the step's template: blanks written as {{name: answer}} (as in the file)
+    code: str  # the step's template: blanks written as {{name: answer}} (as in the file); ends with "\n"
     segments: list[Segment]  # the template split into code and blanks
     blanks: list[str]  # blank names in order of appearance
     compare: list[CompareSpec] = field(default_factory=list)
