@@ -32,14 +32,39 @@ _SAFE_BUILTIN_NAMES = (
     "hash hex int isinstance issubclass iter len list map max min next object oct ord pow print property "
     "range repr reversed round set slice sorted staticmethod classmethod str sum super tuple type zip "
     "ArithmeticError AssertionError AttributeError Exception IndexError KeyError LookupError NameError "
-    "NotImplementedError OverflowError RuntimeError StopIteration TypeError ValueError ZeroDivisionError "
+    "NotImplementedError OverflowError RuntimeError ImportError StopIteration TypeError ValueError ZeroDivisionError "
     "NotImplemented Ellipsis True False None __build_class__"
 ).split()
 
 
+# numpy's and torch's C code import helper modules lazily through the running program's builtins
+# (`np.ones(3).sum()` does), so the program needs an `__import__`: this one serves only the libraries
+# themselves and modules already loaded. Learner code cannot name it (the AST policy), and security
+# does not rest on it: the OS layers around the child do.
+_IMPORTABLE = ("numpy", "torch")
+_LOADED_OK = frozenset(
+    "math cmath numbers operator functools itertools collections warnings typing types enum abc copy "
+    "weakref contextlib dataclasses re string textwrap inspect linecache traceback".split()
+)
+
+
+def _library_import(name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0) -> Any:
+    import importlib
+    import sys
+
+    top = name.partition(".")[0]
+    if level == 0 and (top in _IMPORTABLE or (top in _LOADED_OK and name in sys.modules)):
+        return importlib.__import__(name, globals, locals, fromlist, level)
+    if level > 0 and isinstance(globals, dict) and str(globals.get("__package__") or "").partition(".")[0] in _IMPORTABLE:
+        return importlib.__import__(name, globals, locals, fromlist, level)
+    raise ImportError(f"importing {name!r} is not available in lessons")
+
+
 def safe_builtins() -> dict[str, Any]:
-    """The builtins a lesson program sees: no open, exec, eval, compile, __import__, input, help."""
-    return {name: getattr(builtins, name) for name in _SAFE_BUILTIN_NAMES if hasattr(builtins, name)}
+    """The builtins a lesson program sees: no open, exec, eval, compile, input, help; imports only for numpy/torch."""
+    out = {name: getattr(builtins, name) for name in _SAFE_BUILTIN_NAMES if hasattr(builtins, name)}
+    out["__import__"] = _library_import
+    return out
 
 
 def _short(text: str, limit: int = MAX_TEXT) -> str:

@@ -1,0 +1,426 @@
+"""Parent side of the sandbox: `Evaluator` starts the worker process and turns its replies into outcomes.
+
+This module never imports torch (only the worker does), so the UI and CLI processes stay light.
+
+    with Evaluator(preload=("numpy", "torch")) as ev:
+        ev.start()                       # returns at once; the worker imports and warms up meanwhile
+        [outcome] = ev.run([job])        # waits for readiness, then runs
+
+Decisions where docs/sandbox.md is silent:
+- `JobOutcome.status` is the worker's status ("ok", "timeout", "crashed", "oversize"), or "memory"
+  (the child's header reports a MemoryError or an allocator failure), or "bad_result" (the blob did
+  not decode). An "ok" outcome may still carry a header whose status is "error": the program raised.
+- `JobOutcome.error` is one sentence on why there is no usable result when there is one to say: the
+  blob did not decode, the worker died, a layer could not be applied, the child was killed by a signal.
+- The worker is started in its own session (Ctrl-C in the terminal does not reach it) and ends on
+  EOF of its stdin, so it does not outlive this process.
+- A run that gets no answer within 60 s plus the sum of its jobs' time limits kills the worker and
+  returns "crashed" outcomes (no re-send: a request that hangs a worker would hang the next one).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import weakref
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Sequence
+
+from tutor.sandbox import wire
+
+START_TIMEOUT = 180.0
+REPLY_SLACK = 60.0
+FRAME_MAX = wire.MAX_BYTES + 16 * 1024 * 1024
+_PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent.parent)
+_MEMORY_TYPES = ("MemoryError", "_ArrayMemoryError", "OutOfMemoryError")
+_MEMORY_MESSAGES = ("can't allocate memory", "defaultcpuallocator", "unable to allocate", "out of memory")
+
+
+@dataclass
+class JobOutcome:
+    """One job's outcome: the worker's reply fields plus the decoded result."""
+
+    id: Any
+    status: str  # "ok", "timeout", "crashed", "oversize", "memory", "bad_result"
+    exit: int | None = None
+    signal: int | None = None
+    marker: int | None = None
+    stdout: str = ""
+    stdout_truncated: bool = False
+    wall: float = 0.0
+    header: dict | None = None
+    arrays: list = field(default_factory=list)
+    error: str | None = None
+
+
+class EvaluatorError(Exception):
+    """The worker could not be started or did not answer; the message says why."""
+
+
+class _WorkerGone(Exception):
+    """The worker died (EOF, broken pipe): restart it and re-send once."""
+
+
+class _WorkerHung(Exception):
+    """The worker did not answer in time: kill it, do not re-send."""
+
+
+def worker_env() -> dict[str, str]:
+    """The worker's whole environment (docs/sandbox.md): nothing of the parent's but PATH and OpenBLAS tuning."""
+    env = {
+        "PATH": os.environ.get("PATH", os.defpath),
+        "LANG": "C.UTF-8",
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "PYTHONHASHSEED": "0",
+    }
+    for key in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+        if key in os.environ:
+            env[key] = os.environ[key]
+    return env
+
+
+def bootstrap(preload: Sequence[str], max_parallel: int | None) -> str:
+    return (
+        f"import sys; sys.path.insert(0, {_PACKAGE_PARENT!r}); "
+        f"from tutor.sandbox.worker import main; main({list(preload)!r}, {max_parallel!r})"
+    )
+
+
+class _Proc:
+    """One worker process and its pipes."""
+
+    def __init__(self, preload: Sequence[str], max_parallel: int | None, stderr: str | None) -> None:
+        self.log: IO[bytes] = open(stderr, "ab") if stderr else tempfile.TemporaryFile()
+        # The runs' working directory: empty and read-only, so a relative path names nothing of ours
+        # (root still gets empty files there until a Landlock layer exists; they go with the worker).
+        self.scratch = tempfile.mkdtemp(prefix="tutor-eval-")
+        os.chmod(self.scratch, 0o555)
+        try:
+            self.popen = subprocess.Popen(
+                [sys.executable, "-P", "-c", bootstrap(preload, max_parallel)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=self.log,
+                env=worker_env(),
+                cwd=self.scratch,
+                start_new_session=True,
+                bufsize=0,
+            )
+        except BaseException:
+            self.log.close()
+            self._remove_scratch()
+            raise
+        self.ready: dict | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def log_tail(self, limit: int = 800) -> str:
+        try:
+            self.log.flush()
+            size = self.log.seek(0, os.SEEK_END)
+            self.log.seek(max(0, size - limit))
+            return self.log.read().decode("utf-8", "replace").strip()
+        except (OSError, ValueError):
+            return ""
+
+    def send(self, obj: Any) -> None:
+        data = json.dumps(obj, allow_nan=False, separators=(",", ":")).encode("utf-8")
+        try:
+            self.popen.stdin.write(struct.pack(">I", len(data)) + data)
+            self.popen.stdin.flush()
+        except (BrokenPipeError, ConnectionResetError, OSError, ValueError) as exc:
+            raise _WorkerGone(f"the evaluator worker stopped ({type(exc).__name__})") from None
+
+    def _read_exact(self, n: int, deadline: float) -> bytes:
+        fd = self.popen.stdout.fileno()
+        chunks = []
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        while n:
+            left = deadline - _now()
+            if left <= 0:
+                raise _WorkerHung("the evaluator worker did not answer in time")
+            if not poller.poll(min(left, 3600) * 1000):
+                continue
+            try:
+                chunk = os.read(fd, min(n, 1 << 20))
+            except OSError as exc:
+                raise _WorkerGone(f"the evaluator worker stopped ({exc})") from None
+            if not chunk:
+                raise _WorkerGone("the evaluator worker stopped")
+            chunks.append(chunk)
+            n -= len(chunk)
+        return b"".join(chunks)
+
+    def recv(self, deadline: float) -> bytes:
+        (size,) = struct.unpack(">I", self._read_exact(4, deadline))
+        if size > FRAME_MAX:
+            raise _WorkerGone(f"the evaluator worker sent a frame of {size} bytes")
+        return self._read_exact(size, deadline) if size else b""
+
+    def recv_json(self, deadline: float) -> dict:
+        raw = self.recv(deadline)
+        try:
+            obj = json.loads(raw)
+        except ValueError:
+            raise _WorkerGone("the evaluator worker sent a reply that is not JSON") from None
+        if not isinstance(obj, dict):
+            raise _WorkerGone("the evaluator worker sent a reply that is not an object")
+        return obj
+
+    def wait_ready(self, timeout: float) -> dict:
+        if self.ready is None:
+            try:
+                msg = self.recv_json(_now() + timeout)
+            except _WorkerGone:
+                tail = self.log_tail()
+                raise _WorkerGone("the evaluator worker could not start" + (f": {tail}" if tail else "")) from None
+            if not msg.get("ready"):
+                raise _WorkerGone("the evaluator worker did not say it was ready")
+            self.ready = msg
+        return self.ready
+
+    def stop(self, grace: float = 2.0) -> None:
+        """Ask the worker to exit, then kill it; close the pipes and reap it."""
+        p = self.popen
+        if p.poll() is None and grace > 0:
+            try:
+                data = json.dumps({"op": "exit"}).encode()
+                p.stdin.write(struct.pack(">I", len(data)) + data)
+                p.stdin.flush()
+            except (OSError, ValueError):
+                pass
+        for stream in (p.stdin, p.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
+        try:
+            p.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            pass
+        if p.poll() is None:
+            try:
+                os.killpg(p.pid, 9)  # the worker leads its session; its children die with it anyway
+            except OSError:
+                p.kill()
+            p.wait()
+        try:
+            self.log.close()
+        except OSError:
+            pass
+        self._remove_scratch()
+
+    def _remove_scratch(self) -> None:
+        try:
+            os.chmod(self.scratch, 0o700)
+            shutil.rmtree(self.scratch, ignore_errors=True)
+        except OSError:
+            pass
+
+
+def _now() -> float:
+    return time.monotonic()
+
+
+def _stop_box(box: list[_Proc | None]) -> None:
+    proc, box[0] = box[0], None
+    if proc is not None:
+        proc.stop()
+
+
+def _is_memory_error(header: Any) -> bool:
+    if not isinstance(header, dict) or header.get("status") != "error":
+        return False
+    err = header.get("error")
+    if not isinstance(err, dict):
+        return False
+    typ, msg = err.get("type"), err.get("message")
+    if isinstance(typ, str) and typ in _MEMORY_TYPES:
+        return True
+    return isinstance(msg, str) and any(m in msg.lower() for m in _MEMORY_MESSAGES)
+
+
+def _field(reply: dict, key: str, kinds: tuple[type, ...], default: Any) -> Any:
+    v = reply.get(key, default)
+    return v if isinstance(v, kinds) and not (isinstance(v, bool) and bool not in kinds) else default
+
+
+def outcome_from(job: Any, reply: Any, blob: bytes) -> JobOutcome:
+    """A JobOutcome from one worker reply and its blob (decoded here, never in the worker)."""
+    job_id = job.get("id") if isinstance(job, dict) else None
+    if not isinstance(reply, dict):
+        return JobOutcome(job_id, "crashed", error="the evaluator worker sent no reply for this run")
+    out = JobOutcome(
+        id=job_id,
+        status=_field(reply, "status", (str,), "crashed"),
+        exit=_field(reply, "exit", (int,), None),
+        signal=_field(reply, "signal", (int,), None),
+        marker=_field(reply, "marker", (int,), None),
+        stdout=_field(reply, "stdout", (str,), ""),
+        stdout_truncated=_field(reply, "stdout_truncated", (bool,), False),
+        wall=float(_field(reply, "wall", (int, float), 0.0)),
+        error=_field(reply, "detail", (str,), "") or None,
+    )
+    if out.status == "ok":
+        try:
+            out.header, out.arrays = wire.decode(blob)
+        except wire.WireError as exc:
+            out.status, out.error = "bad_result", str(exc)
+            return out
+        if _is_memory_error(out.header):
+            out.status = "memory"
+    return out
+
+
+class Evaluator:
+    """Runs jobs in the sandboxed evaluator worker. Thread-safe; restarts a dead worker once per run."""
+
+    def __init__(
+        self,
+        preload: Sequence[str] = ("numpy", "torch"),
+        max_parallel: int | None = None,
+        *,
+        start_timeout: float = START_TIMEOUT,
+        stderr: str | None = None,
+    ) -> None:
+        unknown = set(preload) - {"numpy", "torch"}
+        if unknown:
+            raise ValueError(f"preload may name numpy and torch, not {sorted(unknown)}")
+        self.preload = tuple(preload)
+        self.max_parallel = max_parallel
+        self.start_timeout = start_timeout
+        self.stderr = stderr  # a log file for the worker's stderr; a temporary file when None
+        self._lock = threading.RLock()
+        self._box: list[_Proc | None] = [None]
+        self._finalizer = weakref.finalize(self, _stop_box, self._box)
+
+    # ---- lifecycle ------------------------------------------------------------------------------
+    def start(self, wait: bool = False) -> None:
+        """Start the worker if it is not running; return at once unless `wait` (then until it is ready).
+
+        Raises EvaluatorError when the worker cannot be started (or, with `wait`, never becomes ready).
+        """
+        with self._lock:
+            try:
+                self._spawn()
+                if wait:
+                    self._ready()
+            except (_WorkerGone, _WorkerHung) as exc:
+                raise EvaluatorError(str(exc)) from None
+
+    def _spawn(self) -> _Proc:
+        proc = self._box[0]
+        if proc is not None and proc.popen.poll() is not None:
+            _stop_box(self._box)
+            proc = None
+        if proc is None:
+            try:
+                proc = self._box[0] = _Proc(self.preload, self.max_parallel, self.stderr)
+            except OSError as exc:
+                raise _WorkerGone(f"the evaluator worker could not be started ({exc})") from None
+        return proc
+
+    def _ready(self) -> _Proc:
+        proc = self._spawn()
+        try:
+            proc.wait_ready(self.start_timeout)
+        except (_WorkerGone, _WorkerHung):
+            _stop_box(self._box)
+            raise
+        return proc
+
+    def close(self) -> None:
+        """Stop the worker (also at exit and on leaving a `with` block)."""
+        with self._lock:
+            _stop_box(self._box)
+
+    def __enter__(self) -> Evaluator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def pid(self) -> int | None:
+        """The worker's process id, or None when it is not running."""
+        proc = self._box[0]
+        return proc.pid if proc is not None else None
+
+    # ---- requests -------------------------------------------------------------------------------
+    def _request(self, obj: dict, timeout: float) -> tuple[_Proc, dict]:
+        proc = self._ready()
+        proc.send(obj)
+        return proc, proc.recv_json(_now() + timeout)
+
+    def info(self) -> dict:
+        """The worker's info: pid, layers, numpy/torch versions (torch None when not loaded)."""
+        with self._lock:
+            for attempt in (0, 1):
+                try:
+                    return self._request({"op": "info"}, REPLY_SLACK)[1]
+                except (_WorkerGone, _WorkerHung) as exc:
+                    _stop_box(self._box)
+                    if attempt:
+                        raise EvaluatorError(str(exc)) from None
+        raise AssertionError("unreachable")
+
+    def layers(self) -> list[str]:
+        """The isolation layers the worker applies to each run on this host."""
+        layers = self.info().get("layers")
+        return [x for x in layers if isinstance(x, str)] if isinstance(layers, list) else []
+
+    def ping(self) -> bool:
+        with self._lock:
+            try:
+                return bool(self._request({"op": "ping"}, REPLY_SLACK)[1].get("ok"))
+            except (_WorkerGone, _WorkerHung):
+                _stop_box(self._box)
+                return False
+
+    def run(self, jobs: list[dict]) -> list[JobOutcome]:
+        """Run the jobs (in parallel in the worker); one outcome per job, in order."""
+        jobs = list(jobs)
+        if not jobs:
+            return []
+        budget = REPLY_SLACK + sum(_job_timeout(j) for j in jobs)
+        with self._lock:
+            for attempt in (0, 1):
+                try:
+                    proc, head = self._request({"op": "run", "jobs": jobs}, budget)
+                    replies = head.get("results")
+                    if not isinstance(replies, list) or len(replies) != len(jobs):
+                        raise _WorkerGone(f"the evaluator worker answered badly: {str(head.get('error', head))[:200]}")
+                    deadline = _now() + budget
+                    blobs = [proc.recv(deadline) for _ in jobs]
+                    return [outcome_from(j, r, b) for j, r, b in zip(jobs, replies, blobs)]
+                except _WorkerGone as exc:
+                    _stop_box(self._box)
+                    if attempt:
+                        return [_failed(j, str(exc)) for j in jobs]
+                except _WorkerHung as exc:
+                    _stop_box(self._box)
+                    return [_failed(j, str(exc)) for j in jobs]
+        raise AssertionError("unreachable")
+
+
+def _job_timeout(job: Any) -> float:
+    t = job.get("timeout", 5.0) if isinstance(job, dict) else 5.0
+    return float(t) if isinstance(t, (int, float)) and not isinstance(t, bool) and 0 < t < 1e6 else 5.0
+
+
+def _failed(job: Any, why: str) -> JobOutcome:
+    return JobOutcome(job.get("id") if isinstance(job, dict) else None, "crashed", error=why)
