@@ -214,3 +214,14 @@ def test_torch_flat_tensor_is_shape_mismatch(grader, lessons):
     report = grade_one(grader, lesson(lessons, "linreg-torch"), "y_tensor", "torch.tensor(y, dtype=torch.float32)")
     t = report.blanks["y_tensor"]
     assert t.diagnosis == "shape_mismatch" and "(400,)" in t.message and "(400, 1)" in t.message
+
+
+def test_numpy_mistake_in_one_late_iteration_is_still_found(grader, lessons):
+    # Shadow evaluation samples calls after the first few; a blank that goes wrong on a call the
+    # sample skips must still be named, through the full comparison the grader falls back to.
+    report = grade_one(grader, lesson(lessons, "linreg-numpy"), "dw", "-2 * np.mean((y - (w * X + b)) * X) * (1 if i != 50 else 2)")
+    dw = report.blanks["dw"]
+    assert dw.verdict == "incorrect"
+    assert dw.call == 50
+    assert "51" in dw.message
+    assert all(b.verdict == "correct" for n, b in report.blanks.items() if n != "dw")

@@ -171,9 +171,16 @@ class Grader:
         self._refs: dict[tuple[str, str], RunResult] = {}
         self._sizes: dict[str, list[int]] = {}
         self._lock = threading.Lock()
+        self._layers: list[str] | None = None  # the evaluator's active layers, asked once
 
     # ---- jobs ---------------------------------------------------------------------------------
-    def _job(self, lesson: Lesson, label: str, prog: programs.Program) -> dict:
+    # Shadow evaluation compares every call of a blank up to SAMPLE_AFTER, then one call in SAMPLE_EVERY;
+    # when the learner's full run then disagrees with the reference and no blank explains it, the
+    # grader repeats the shadow run comparing every call.
+    SAMPLE_AFTER = 25
+    SAMPLE_EVERY = 20
+
+    def _job(self, lesson: Lesson, label: str, prog: programs.Program, sample: bool = False) -> dict:
         captures: dict[str, list[str]] = {}
         for s, step in enumerate(lesson.steps):
             exprs = [c.expr for c in step.compare]
@@ -197,6 +204,7 @@ class Grader:
             "captures": captures,
             "blanks": specs,
             "max_pairs": 8,
+            **({"shadow_sample_after": self.SAMPLE_AFTER, "shadow_sample_every": self.SAMPLE_EVERY} if sample else {}),
         }
 
     def _run(self, jobs: list[tuple[dict, programs.Program]]) -> list[RunResult]:
@@ -267,7 +275,9 @@ class Grader:
                 valid[blank.name] = text.strip() if blank.kind != "block" else textwrap.dedent(text).strip("\n")
         ref = self.reference(lesson)
         sizes = self.sizes(lesson)
-        layers = list(self.evaluator.layers()) if hasattr(self.evaluator, "layers") else []
+        if self._layers is None:
+            self._layers = list(self.evaluator.layers()) if hasattr(self.evaluator, "layers") else []
+        layers = self._layers
         report = GradeReport(lesson.id, {}, layers=layers, reference_run=ref)
         names = list(lesson.blanks)
         by_index = {i: n for i, n in enumerate(names)}
@@ -297,7 +307,7 @@ class Grader:
             jobs = []
             if shadowed:
                 sp = programs.build(lesson, answers=valid, shadow=shadowed)
-                jobs.append((self._job(lesson, "shadow", sp), sp))
+                jobs.append((self._job(lesson, "shadow", sp, sample=True), sp))
             if pending_learner:
                 lp = programs.build(lesson, answers=valid, learner=learner_set)
                 jobs.append((self._job(lesson, "learner", lp), lp))
@@ -371,6 +381,15 @@ class Grader:
                     else:
                         d = diag_status(res, name)
                     results[name] = _result(lesson.blanks[name], d)
+            if all(r.verdict == "correct" for r in results.values()) and exprs:
+                # Sampling may have skipped the calls where an expression goes wrong: compare them all.
+                sp = programs.build(lesson, answers=valid, shadow=set(exprs))
+                (full,) = self._run([(self._job(lesson, "shadow-full", sp), sp)])
+                for name in exprs:
+                    trace = full.blanks.get(names.index(name))
+                    d = from_trace(name, trace, sizes) if trace is not None else None
+                    if d is not None:
+                        results[name] = _result(lesson.blanks[name], d)
             if all(r.verdict == "correct" for r in results.values()) and learner_res is not None:
                 report.notes.append(f"Your whole program does not reproduce the reference run: {run_diag.message}")
         report.blanks = {n: results[n] for n in names if n in results}

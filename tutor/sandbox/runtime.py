@@ -260,9 +260,13 @@ def _as_numbers(enc: Encoder, v: Any) -> tuple[str, np.ndarray | None, str, tupl
 
 
 class _BlankState:
-    __slots__ = ("calls", "matched", "first_mismatch", "pairs", "error", "done", "max_abs")
+    __slots__ = ("seen", "calls", "matched", "first_mismatch", "pairs", "error", "done", "max_abs", "rtol", "atol", "np_rng")
 
     def __init__(self) -> None:
+        self.seen = 0  # times the blank's line ran
+        self.rtol: float | None = None  # the blank's own tolerances, when the lesson sets them
+        self.atol = 0.0
+        self.np_rng = False  # rewind numpy's global RNG too (only blanks that draw random numbers)
         self.calls = 0
         self.matched = 0
         self.first_mismatch: int | None = None
@@ -285,6 +289,10 @@ class Runtime:
         self.specs = list(job.get("blanks") or [])
         self.states: dict[int, _BlankState] = {}
         self.max_pairs = int(job.get("max_pairs", 8))
+        # Sampling: after `shadow_sample_after` matching calls, compare one call in `shadow_sample_every`.
+        sa, se = job.get("shadow_sample_after"), job.get("shadow_sample_every")
+        self.sample_after = sa if isinstance(sa, int) and sa >= 1 else None
+        self.sample_every = se if isinstance(se, int) and se >= 1 else 1
         self.captures: dict[str, dict[str, dict]] = {}
         self.failed_blank: int | None = None
         self.namespace: dict[str, Any] = {}
@@ -294,6 +302,12 @@ class Runtime:
         st = self.states.get(i)
         if st is None:
             st = self.states[i] = _BlankState()
+            spec = self._spec(i)
+            if isinstance(spec.get("rtol"), (int, float)):
+                st.rtol = float(spec["rtol"])
+            if isinstance(spec.get("atol"), (int, float)):
+                st.atol = float(spec["atol"])
+            st.np_rng = spec.get("numpy_rng") is True
         return st
 
     def _spec(self, i: int) -> dict:
@@ -303,8 +317,13 @@ class Runtime:
         st = self._state(i)
         if learner_fn is None or st.done:
             return ref_fn()
+        seen = st.seen
+        st.seen += 1
+        after = self.sample_after
+        if after is not None and seen >= after and st.first_mismatch is None and (seen - after) % self.sample_every:
+            return ref_fn()  # sampled: matched on every call so far; the learner's full run checks the rest
         torch = self.torch
-        np_rng = self._spec(i).get("numpy_rng")
+        np_rng = st.np_rng
         before = torch.get_rng_state() if torch is not None else None
         np_before = np.random.get_state() if np_rng else None
         ref = ref_fn()
@@ -318,7 +337,7 @@ class Runtime:
         try:
             got = learner_fn()
         except BaseException as exc:  # noqa: BLE001 - the learner's error is a result
-            st.error = self.describe_error(exc, blank=i, call=st.calls)
+            st.error = self.describe_error(exc, blank=i, call=seen)
             st.done = True
             return ref
         finally:
@@ -327,7 +346,7 @@ class Runtime:
                 torch.set_rng_state(after)
             if np_after is not None:
                 np.random.set_state(np_after)
-        call = st.calls
+        call = seen
         st.calls += 1
         try:
             same = self.same(i, st, ref, got)
@@ -379,6 +398,19 @@ class Runtime:
     # ---- comparison ----------------------------------------------------------------------------
     def same(self, i: int, st: _BlankState, ref: Any, got: Any) -> bool:
         """True when the learner's value equals the reference's within the blank's tolerance."""
+        tr = type(ref)
+        if tr is type(got) and (tr is float or tr is np.float64):
+            # The hot path of numpy lessons: two float64 scalars, every iteration.
+            r, l = float(ref), float(got)
+            a = abs(r)
+            if a > st.max_abs and a != math.inf:
+                st.max_abs = a
+            rtol = 1e-6 if st.rtol is None else st.rtol
+            if r != r or l != l:
+                return r != r and l != l
+            if a == math.inf or abs(l) == math.inf:
+                return r == l
+            return abs(r - l) <= max(st.atol, rtol * st.max_abs, 1e-12) + rtol * a
         if ref is None or got is None:
             return ref is got
         fam_r, a_r, dt_r, sh_r = _as_numbers(self.enc, ref)
@@ -391,12 +423,9 @@ class Runtime:
             return False
         if fam_r in ("tensor", "ndarray") and dt_r != dt_l:
             return False
-        spec = self._spec(i)
         low = "float32" in (dt_r, dt_l) or "float16" in (dt_r, dt_l) or "bfloat16" in (dt_r + dt_l)
-        rtol = spec.get("rtol")
-        rtol = float(rtol) if isinstance(rtol, (int, float)) else (1e-4 if low else 1e-6)
-        atol = spec.get("atol")
-        atol = float(atol) if isinstance(atol, (int, float)) else 0.0
+        rtol = st.rtol if st.rtol is not None else (1e-4 if low else 1e-6)
+        atol = st.atol
         if a_r.size:
             finite = a_r[np.isfinite(a_r)]
             if finite.size:
