@@ -124,6 +124,24 @@ def static_check(lesson: Lesson, blank: Blank, text: str | None) -> BlankResult 
             except SyntaxError:
                 tree = ast.parse(src, mode="eval")
     except SyntaxError as exc:
+        if blank.kind == "expression":
+            try:
+                stmt = ast.parse(src)
+            except (SyntaxError, ValueError, RecursionError, MemoryError):
+                stmt = None
+            if stmt is not None:  # valid Python, but statements where a value belongs
+                violations = policy.check(stmt)
+                if violations:
+                    v = violations[0]
+                    return BlankResult(
+                        blank.name, blank.kind, blank.step, "error", "forbidden",
+                        f"`{blank.name}`: {v.message} (line {v.line}, column {v.col}).", line=v.line, col=v.col,
+                    )
+                return BlankResult(
+                    blank.name, blank.kind, blank.step, "error", "syntax_error",
+                    f"`{blank.name}` must be one expression (a value), not a statement: no `=`, `;` or keywords like `import` here.",
+                    line=1, col=1,
+                )
         whole = blank.kind == "statement"
         if not whole or exc.offset is None:
             return _syntax(blank, exc.lineno or 1, exc.offset or 1, exc.msg)
