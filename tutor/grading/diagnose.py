@@ -13,10 +13,8 @@ import numpy as np
 
 from tutor.sandbox.results import BlankTrace, RunError, Value, fmt_shape
 
-CODES = (
-    "syntax_error", "forbidden", "runtime_error", "timeout", "memory", "shape_mismatch", "dtype_mismatch",
-    "sign_flipped", "scaled", "nan_or_inf", "wrong_type", "no_effect", "diverged", "wrong_value", "missing",
-)
+from tutor.lesson import DIAGNOSIS_CODES as CODES  # noqa: E402,F401 - one list, shared with the parser
+
 ERROR_CODES = {"syntax_error", "forbidden", "runtime_error", "timeout", "memory"}
 
 
