@@ -1,8 +1,16 @@
-"""How much the sandboxed evaluator costs: start-up, per-job overhead, and two training programs.
+"""How much the sandboxed evaluator costs: the isolation layers, start-up, per-job overhead, two
+training programs, and each lesson's answer-to-verdict latency, all in one run.
 
-Each program runs 30 times three ways: through the evaluator (a forked, isolated child of the warm
-worker; the time is the whole `Evaluator.run` round trip), in this process (plain `exec`), and as a
-fresh `python -c` process per run (imports included). Prints figures; asserts nothing.
+1. Child set-up: fork + every layer + exit, timed in this process (numpy and torch loaded, like the
+   worker), against fork + exit with no layer; and each layer's own apply time in the child.
+2. Each program runs 30 times three ways: through the evaluator (a forked, isolated child of the warm
+   worker; the time is the whole `Evaluator.run` round trip), in this process (plain `exec`), and as a
+   fresh `python -c` process per run (imports included).
+3. Each built-in lesson: warm grading of the reference answers (median, p95) with every layer and with
+   namespaces, Landlock and seccomp off, beside the in-process compute of one learner run
+   (`runtime.execute` on the same job) and a fresh `python -m tutor grade` process per answer.
+
+Prints figures and ratios; asserts nothing.
 
     python benchmarks/bench_evaluator.py [--runs 30]
 """
@@ -10,10 +18,13 @@ fresh `python -c` process per run (imports included). Prints figures; asserts no
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -99,12 +110,122 @@ def fresh_process_code(source: str, names: list[str]) -> str:
     return imports + load + source
 
 
+def _child_setup(runs: int, with_layers: bool) -> tuple[list[float], dict[str, list[float]]]:
+    """fork -> (layers) -> _exit(0) -> reaped, timed here; per-layer apply times reported by the child."""
+    import json
+
+    from tutor.sandbox import layers
+    from tutor.sandbox.worker import vm_size_bytes
+
+    totals: list[float] = []
+    per_layer: dict[str, list[float]] = {}
+    for _ in range(runs):
+        out_r, out_w = os.pipe()
+        res_r, res_w = os.pipe()
+        ctx = layers.Context(worker_pid=os.getpid(), capture_fd=out_w, result_fd=res_w, timeout=5.0, memory_mb=1024,
+                             base_vm_bytes=vm_size_bytes(), keep_fds=layers.prepared_fds())
+        start = time.perf_counter()
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                spent = {}
+                if with_layers:
+                    for layer, ok in zip(layers.LAYERS, layers._availability()):
+                        if ok:
+                            t = time.perf_counter_ns()
+                            layer.apply(ctx)
+                            spent[layer.name] = (time.perf_counter_ns() - t) / 1e9
+                os.write(ctx.result_fd, json.dumps(spent).encode())
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(out_w)
+        os.close(res_w)
+        os.waitpid(pid, 0)
+        totals.append(time.perf_counter() - start)
+        data = os.read(res_r, 65536)
+        os.close(res_r)
+        os.close(out_r)
+        for name, sec in json.loads(data or b"{}").items():
+            per_layer.setdefault(name, []).append(sec)
+    return totals, per_layer
+
+
+def bench_layers(runs: int) -> None:
+    """The cost of the layers alone, in a process the size of a numpy+torch worker."""
+    import numpy  # noqa: F401
+    import torch
+
+    from tutor.sandbox import layers
+
+    torch.set_num_threads(1)
+    torch.ones(2) @ torch.ones(2)
+    print(f"isolation layers here: {', '.join(layers.active_layers())}")
+    _child_setup(3, True)
+    none, _ = _child_setup(runs, False)
+    full, per = _child_setup(runs, True)
+    (n_med, n_p95), (f_med, f_p95) = stats(none), stats(full)
+    print(f"child set-up, fork + exit, no layer:        median {ms(n_med)}   p95 {ms(n_p95)}")
+    print(f"child set-up, fork + every layer + exit:    median {ms(f_med)}   p95 {ms(f_p95)}   "
+          f"layers add {ms(f_med - n_med).strip()} ({f_med / n_med:.2f}x)")
+    for name, times in per.items():
+        print(f"  {name:<20} median {ms(statistics.median(times))}")
+    print()
+
+
+def bench_lessons(runs: int, naive_runs: int) -> None:
+    """Warm answer-to-verdict latency per lesson, with and without the new layers, beside one in-process run."""
+    from tutor.grading import programs
+    from tutor.grading.grader import Grader
+    from tutor.lesson import load_lessons
+    from tutor.paths import builtin_lessons_dir
+    from tutor.sandbox.worker import Marker, Worker
+
+    lessons = load_lessons(builtin_lessons_dir())
+    full = Evaluator(preload=("numpy", "torch"))
+    less = Evaluator(preload=("numpy", "torch"), disable_layers=("namespaces", "landlock", "seccomp"))
+    graders = {"all layers": Grader(full), "w/o ns+ll+sc": Grader(less)}
+    local = Worker(("numpy", "torch"))  # the worker's own code in this process: one run's pure compute
+    header = (f"{'lesson':<14}{'layers':<14}{'grade (warm)':>24}{'one run in-process':>24}{'ratio':>8}"
+              f"{'fresh tutor grade':>19}{'ratio':>8}")
+    print(header)
+    print("-" * len(header))
+    for lesson in lessons:
+        answers = lesson.reference_answers()
+        prog = programs.build(lesson, answers=answers, learner=set(lesson.blanks))
+        job, data = local.prepare(graders["all layers"]._job(lesson, "learner", prog))
+        with contextlib.redirect_stdout(io.StringIO()):  # the lesson's own prints
+            local.runtime.execute(job, local.modules, data, Marker())
+            inproc = timed(lambda: local.runtime.execute(job, local.modules, data, Marker()), runs)
+        naive = []
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "answers.toml"
+            path.write_text("".join(f"{k} = {v!r}\n" for k, v in answers.items()), encoding="utf-8")
+            for _ in range(naive_runs):
+                t = time.perf_counter()
+                subprocess.run([sys.executable, "-m", "tutor", "grade", lesson.id, "--answers", str(path)],
+                               capture_output=True, cwd=REPO, check=False)
+                naive.append(time.perf_counter() - t)
+        i_med, i_p95 = stats(inproc)
+        f_med = statistics.median(naive)
+        for label, grader in graders.items():
+            grader.grade(lesson, answers)  # the reference run is cached, as for every answer after the first
+            g_med, g_p95 = stats(timed(lambda: grader.grade(lesson, answers), runs))
+            print(f"{lesson.id:<14}{label:<14}{ms(g_med):>12}{ms(g_p95):>12}{ms(i_med):>12}{ms(i_p95):>12}"
+                  f"{g_med / i_med:>7.1f}x{ms(f_med):>19}{f_med / g_med:>7.1f}x")
+    print("\n(columns: median, p95; first ratio = grade / one in-process run; second = fresh process / grade)")
+    full.close()
+    less.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=30)
     args = parser.parse_args()
     runs = args.runs
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {runs} runs each\n")
+    bench_layers(max(runs, 50))
 
     for preload in (("numpy",), ("numpy", "torch")):
         ev = Evaluator(preload=preload)
@@ -147,6 +268,8 @@ def main() -> None:
               f"{ms(f_med):>12}{ms(f_p95):>12}{s_med / f_med:>6.2f}x")
     print(f"\n(columns: median, p95; ratio = evaluator median / other median; fresh python -c: {max(3, runs // 3)} runs)")
     ev.close()
+    print()
+    bench_lessons(runs, max(3, runs // 10))
 
 
 if __name__ == "__main__":

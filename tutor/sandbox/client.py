@@ -16,6 +16,11 @@ Decisions where docs/sandbox.md is silent:
   EOF of its stdin, so it does not outlive this process.
 - A run that gets no answer within 60 s plus the sum of its jobs' time limits kills the worker and
   returns "crashed" outcomes (no re-send: a request that hangs a worker would hang the next one).
+- `Evaluator(require_isolation=True)` is for shared servers: when the worker reports a missing
+  isolation layer, `start(wait=True)` raises EvaluatorError with one sentence naming the layers, and
+  the worker refuses every job with that sentence, so nothing runs unisolated even if the caller
+  never checks. `disable_layers=(...)` makes the worker treat layers as missing: how the tests
+  simulate a degraded host (macOS, an old kernel, a container that forbids unshare).
 """
 
 from __future__ import annotations
@@ -90,25 +95,28 @@ def worker_env() -> dict[str, str]:
     return env
 
 
-def bootstrap(preload: Sequence[str], max_parallel: int | None) -> str:
+def bootstrap(preload: Sequence[str], max_parallel: int | None, disabled: Sequence[str] = (),
+              require_isolation: bool = False) -> str:
     return (
         f"import sys; sys.path.insert(0, {_PACKAGE_PARENT!r}); "
-        f"from tutor.sandbox.worker import main; main({list(preload)!r}, {max_parallel!r})"
+        f"from tutor.sandbox.worker import main; "
+        f"main({list(preload)!r}, {max_parallel!r}, {list(disabled)!r}, {bool(require_isolation)!r})"
     )
 
 
 class _Proc:
     """One worker process and its pipes."""
 
-    def __init__(self, preload: Sequence[str], max_parallel: int | None, stderr: str | None) -> None:
+    def __init__(self, preload: Sequence[str], max_parallel: int | None, stderr: str | None,
+                 disabled: Sequence[str] = (), require_isolation: bool = False) -> None:
         self.log: IO[bytes] = open(stderr, "ab") if stderr else tempfile.TemporaryFile()
         # The runs' working directory: empty and read-only, so a relative path names nothing of ours
-        # (root still gets empty files there until a Landlock layer exists; they go with the worker).
+        # (the Landlock layer denies every write; without it, root could still create empty files here).
         self.scratch = tempfile.mkdtemp(prefix="tutor-eval-")
         os.chmod(self.scratch, 0o555)
         try:
             self.popen = subprocess.Popen(
-                [sys.executable, "-P", "-c", bootstrap(preload, max_parallel)],
+                [sys.executable, "-P", "-c", bootstrap(preload, max_parallel, disabled, require_isolation)],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=self.log,
@@ -296,6 +304,8 @@ class Evaluator:
         *,
         start_timeout: float = START_TIMEOUT,
         stderr: str | None = None,
+        require_isolation: bool = False,
+        disable_layers: Sequence[str] = (),
     ) -> None:
         unknown = set(preload) - {"numpy", "torch"}
         if unknown:
@@ -304,6 +314,10 @@ class Evaluator:
         self.max_parallel = max_parallel
         self.start_timeout = start_timeout
         self.stderr = stderr  # a log file for the worker's stderr; a temporary file when None
+        # A shared server sets require_isolation: with a layer missing, start(wait=True) raises
+        # EvaluatorError with one sentence and the worker refuses every job with the same sentence.
+        self.require_isolation = require_isolation
+        self.disable_layers = tuple(disable_layers)  # layers treated as missing: simulates a degraded host
         self._lock = threading.RLock()
         self._box: list[_Proc | None] = [None]
         self._finalizer = weakref.finalize(self, _stop_box, self._box)
@@ -318,7 +332,12 @@ class Evaluator:
             try:
                 self._spawn()
                 if wait:
-                    self._ready()
+                    ready = self._ready().ready or {}
+                    missing = ready.get("missing_layers") or []
+                    if self.require_isolation and missing:
+                        from tutor.sandbox.layers import isolation_refusal
+
+                        raise EvaluatorError(isolation_refusal([str(m) for m in missing]))
             except (_WorkerGone, _WorkerHung) as exc:
                 raise EvaluatorError(str(exc)) from None
 
@@ -329,7 +348,8 @@ class Evaluator:
             proc = None
         if proc is None:
             try:
-                proc = self._box[0] = _Proc(self.preload, self.max_parallel, self.stderr)
+                proc = self._box[0] = _Proc(self.preload, self.max_parallel, self.stderr,
+                                            self.disable_layers, self.require_isolation)
             except OSError as exc:
                 raise _WorkerGone(f"the evaluator worker could not be started ({exc})") from None
         return proc

@@ -1,19 +1,30 @@
 """Isolation layers applied in the forked child before the learner's program runs, in order.
 
-Each layer is an object with a `name`, `available()` (can it apply on this host?) and `apply(ctx)`.
-A layer that is available but fails to apply raises `LayerFailed`; the child then exits with
-`EXIT_LAYER_BASE + index` and never runs the program without it. A layer that is not available on
-a host is skipped, and `active_layers()` does not name it, so the tutor can say what is missing.
+Each layer is an object with a `name`, `available()` (can it apply on this host?), an optional
+`prepare()` (work done once in the worker before any fork: the Landlock ruleset, the seccomp BPF)
+and `apply(ctx)`. A layer that is available but fails to apply raises `LayerFailed`; the child then
+exits with `EXIT_LAYER_BASE + index` and never runs the program without it. A layer that is not
+available on a host (or was disabled with `disable()`, which is how tests simulate a degraded host)
+is skipped, and `active_layers()` does not name it, so the tutor can say what is missing and an
+instructor can refuse to run without it (`Evaluator(require_isolation=True)`).
 
-Namespaces, Landlock and seccomp slot in later as more objects in `LAYERS` (before `NoNewPrivileges`
-for those that need privileges, after it for seccomp).
+The order (issue 3): session, die-with-parent, stdio (stdin from /dev/null, every other inherited
+descriptor closed but the result pipe), environment, namespaces, rlimits, landlock,
+no-new-privileges, seccomp (last: the earlier layers need the system calls it forbids).
 
-Shipped (issue 2): new session, die-with-parent, stdio (stdin from /dev/null, stdout/stderr to the
-capture pipe, every other descriptor closed but the result pipe), scrubbed environment, rlimits
-(CPU, address space relative to the worker's size, file size 0, open files, core 0),
-no-new-privileges. RLIMIT_NPROC is not set: it counts every process of the user (so a small value
-breaks a learner's other work on a shared host) and root ignores it; the seccomp layer will forbid
-fork instead.
+Decisions:
+- Namespaces: one `unshare(2)` (ctypes: this is Python 3.11) of user, network, IPC and mount
+  namespaces for root and non-root alike, with the child's own uid and gid mapped to themselves
+  and setgroups denied. For root this means the child's capabilities only reach its own namespaces
+  (no host mounts, raw sockets, module loading, signals to other users); the new network namespace
+  has only a down loopback, so no address on the host (127.0.0.1 included) is reachable.
+- no-new-privileges also drops every capability (capset to zero): a child running as root keeps
+  uid 0 for its own files (the interpreter under /root stays readable) but loses DAC override, so
+  other users' homes are closed to it even on a host without Landlock.
+- Landlock grants read-only access beneath the interpreter's standard library, the site-packages
+  directories, the tutor package, /dev/null and /dev/urandom; nothing else (see landlock.py).
+- RLIMIT_NPROC is not set: it counts every process of the user (so a small value breaks a
+  learner's other work on a shared host) and root ignores it; seccomp forbids fork instead.
 """
 
 from __future__ import annotations
@@ -27,7 +38,9 @@ import resource
 import signal
 import sys
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Iterable, Protocol
+
+from tutor.sandbox import landlock, seccomp
 
 EXIT_LAYER_BASE = 100  # the child exits with EXIT_LAYER_BASE + index of the layer that failed
 
@@ -52,6 +65,7 @@ class Context:
     base_vm_bytes: int  # the worker's virtual size just before fork
     output_cap: int = 64 * 1024  # the child stops writing output a little past this (the worker caps anyway)
     env: dict[str, str] = field(default_factory=dict)  # the environment the program sees
+    keep_fds: tuple[int, ...] = ()  # prepared descriptors (the Landlock ruleset) the stdio layer keeps
 
 
 class LayerFailed(Exception):
@@ -181,7 +195,7 @@ class Stdio:
             os.dup2(result, RESULT_FD)
         ctx.result_fd = RESULT_FD
         os.set_inheritable(RESULT_FD, False)
-        keep = {0, 1, 2, RESULT_FD}
+        keep = {0, 1, 2, RESULT_FD, *ctx.keep_fds}
         try:
             fds = [int(n) for n in os.listdir("/proc/self/fd")]
         except OSError:
@@ -247,8 +261,111 @@ class Rlimits:
         _set(resource.RLIMIT_CORE, 0)
 
 
+CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWNET = 0x00020000, 0x08000000, 0x10000000, 0x40000000
+NAMESPACE_FLAGS = CLONE_NEWUSER | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWNS
+
+
+def _write_proc(path: str, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, text.encode("ascii"))
+    finally:
+        os.close(fd)
+
+
+class Namespaces:
+    """New user, network, IPC and mount namespaces: no network at all, no shared IPC objects."""
+
+    name = "namespaces"
+
+    def available(self) -> bool:
+        if libc() is None or not hasattr(os, "fork"):
+            return False
+        pid = os.fork()  # probe in a throw-away child: a container may forbid unshare
+        if pid == 0:
+            code = 1
+            try:
+                self.apply(None)
+                code = 0
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+    def apply(self, ctx: Context | None) -> None:
+        uid, gid = os.geteuid(), os.getegid()
+        lib = libc()
+        if lib is None or lib.unshare(ctypes.c_int(NAMESPACE_FLAGS)) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"unshare: {os.strerror(err)}")
+        _write_proc("/proc/self/setgroups", "deny")
+        _write_proc("/proc/self/uid_map", f"{uid} {uid} 1\n")
+        _write_proc("/proc/self/gid_map", f"{gid} {gid} 1\n")
+
+
+class Landlock:
+    """Read-only access beneath what the run needs, no writes anywhere, no TCP, scoped sockets and signals."""
+
+    name = "landlock"
+
+    def __init__(self) -> None:
+        self.fd: int | None = None
+        self.abi = 0
+
+    def available(self) -> bool:
+        self.abi = landlock.abi_version()
+        return self.abi >= 1
+
+    def read_only_paths(self) -> list[str]:
+        import sysconfig
+
+        paths = {os.path.dirname(os.__file__), os.path.dirname(os.path.dirname(os.path.abspath(__file__)))}
+        for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+            try:
+                paths.add(sysconfig.get_path(key))
+            except KeyError:
+                pass
+        for entry in sys.path:  # site-packages and .pth additions, never the current directory
+            if entry and os.path.isabs(entry) and ("site-packages" in entry or "dist-packages" in entry or entry.startswith(sys.base_prefix)):
+                paths.add(entry)
+        for mod in ("numpy", "torch"):
+            m = sys.modules.get(mod)
+            if m is not None and getattr(m, "__file__", None):
+                paths.add(os.path.dirname(os.path.dirname(os.path.realpath(m.__file__))))
+        paths.update({"/dev/null", "/dev/urandom"})
+        return sorted({os.path.realpath(p) for p in paths if p} | {p for p in paths if p})
+
+    def prepare(self) -> None:
+        fd = landlock.create_ruleset(self.read_only_paths(), self.abi)
+        if fd <= RESULT_FD + 2:  # keep it clear of the descriptors the stdio layer moves around
+            import fcntl
+
+            new = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
+            os.close(fd)
+            fd = new
+        self.fd = fd
+
+    def apply(self, ctx: Context) -> None:
+        if self.fd is None:
+            raise OSError("the ruleset was not prepared")
+        try:
+            landlock.restrict_self(self.fd)
+        except PermissionError:  # not privileged in any namespace: Landlock then needs no_new_privs first
+            _prctl(PR_SET_NO_NEW_PRIVS, 1)
+            landlock.restrict_self(self.fd)
+        os.close(self.fd)
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+
 class NoNewPrivileges:
-    """execve can never gain privileges (setuid binaries, file capabilities)."""
+    """execve can never gain privileges (setuid binaries, file capabilities); every capability is dropped."""
 
     name = "no-new-privileges"
 
@@ -262,22 +379,69 @@ class NoNewPrivileges:
         _prctl(PR_SET_NO_NEW_PRIVS, 1)
         if _prctl(PR_GET_NO_NEW_PRIVS) != 1:
             raise OSError("the kernel did not keep the flag")
+        header = _CapHeader(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3
+        data = (_CapData * 2)()
+        if libc().capset(ctypes.byref(header), data) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"capset: {os.strerror(err)}")
 
 
-LAYERS: list[Layer] = [NewSession(), DieWithParent(), Stdio(), ScrubbedEnvironment(), Rlimits(), NoNewPrivileges()]
+class Seccomp:
+    """A system-call filter, last: no exec, no processes, no sockets, no tracing, no file-tree changes."""
+
+    name = "seccomp"
+
+    def __init__(self) -> None:
+        self.program: seccomp.Program | None = None
+
+    def available(self) -> bool:
+        return seccomp.library() is not None and seccomp.kernel_supports_filters()
+
+    def prepare(self) -> None:
+        self.program = seccomp.compile_filter()
+
+    def apply(self, ctx: Context) -> None:
+        if self.program is None:
+            raise OSError("the filter was not prepared")
+        self.program.load()
+
+
+LAYERS: list[Layer] = [
+    NewSession(), DieWithParent(), Stdio(), ScrubbedEnvironment(), Namespaces(), Rlimits(), Landlock(),
+    NoNewPrivileges(), Seccomp(),
+]
+ALL_LAYERS: tuple[str, ...] = tuple(layer.name for layer in LAYERS)
 
 _available: list[bool] | None = None
+_disabled: frozenset[str] = frozenset()
+
+
+def disable(names: Iterable[str]) -> None:
+    """Treat these layers as unavailable on this host (a degraded host, simulated); call before forking."""
+    global _disabled, _available
+    names = frozenset(names)
+    unknown = names - set(ALL_LAYERS)
+    if unknown:
+        raise ValueError(f"unknown isolation layers {sorted(unknown)}: the layers are {', '.join(ALL_LAYERS)}")
+    _disabled = names
+    _available = None
 
 
 def _availability() -> list[bool]:
+    """Which layers apply here; probes and prepares each once (in the worker, before any fork)."""
     global _available
     if _available is None:
         out = []
         for layer in LAYERS:
-            try:
-                out.append(bool(layer.available()))
-            except Exception:  # noqa: BLE001 - a probe that fails means "not here"
-                out.append(False)
+            ok = False
+            if layer.name not in _disabled:
+                try:
+                    ok = bool(layer.available())
+                    if ok and hasattr(layer, "prepare"):
+                        layer.prepare()
+                except Exception:  # noqa: BLE001 - a probe or preparation that fails means "not here"
+                    ok = False
+            out.append(ok)
         _available = out
     return _available
 
@@ -285,6 +449,40 @@ def _availability() -> list[bool]:
 def active_layers() -> list[str]:
     """Names of the layers that apply on this host, in the order they apply."""
     return [layer.name for layer, ok in zip(LAYERS, _availability()) if ok]
+
+
+def layer_details() -> dict[str, str]:
+    """A few words on how some active layers apply here (Landlock's ABI, the seccomp filter's size)."""
+    out: dict[str, str] = {}
+    for layer, ok in zip(LAYERS, _availability()):
+        if not ok:
+            continue
+        if isinstance(layer, Landlock):
+            out[layer.name] = f"ABI {layer.abi}: read-only stdlib and site-packages, no writes" + (
+                ", no TCP" if layer.abi >= 4 else "") + (", scoped sockets and signals" if layer.abi >= 6 else "")
+        elif isinstance(layer, Seccomp) and layer.program is not None:
+            out[layer.name] = f"{layer.program.instructions} BPF instructions"
+        elif isinstance(layer, Namespaces):
+            out[layer.name] = "user, network, IPC, mount"
+    return out
+
+
+def missing_layers(active: Iterable[str]) -> list[str]:
+    """The layers of the full set that `active` lacks, in order."""
+    have = set(active)
+    return [name for name in ALL_LAYERS if name not in have]
+
+
+def isolation_refusal(missing: Sequence[str]) -> str:
+    """The one sentence for a host that lacks layers when isolation is required."""
+    return (f"this machine lacks the sandbox isolation layer(s) {', '.join(missing)}, and isolation is required "
+            "(--require-isolation), so no program is run here: `tutor doctor` lists the layers")
+
+
+def prepared_fds() -> tuple[int, ...]:
+    """Descriptors prepared in the worker that the children need until their layers are applied."""
+    _availability()
+    return tuple(layer.fd for layer in LAYERS if isinstance(layer, Landlock) and layer.fd is not None)
 
 
 def apply_all(ctx: Context) -> None:

@@ -25,6 +25,15 @@ class Violation:
     message: str
 
 
+def _is_super_init(node: ast.Attribute) -> bool:
+    """`super().__init__` or `super(Cls, self).__init__`: the one dunder attribute a lesson's class needs."""
+    v = node.value
+    return (
+        node.attr == "__init__" and isinstance(v, ast.Call)
+        and isinstance(v.func, ast.Name) and v.func.id == "super"
+    )
+
+
 def check(tree: ast.AST) -> list[Violation]:
     """Every policy violation in a parsed answer, in source order."""
     out: list[Violation] = []
@@ -41,6 +50,8 @@ def check(tree: ast.AST) -> list[Violation]:
             elif node.id.startswith("__"):
                 add(node, f"names starting with `__` (like `{node.id}`) are not available in lessons")
         elif isinstance(node, ast.Attribute):
+            if _is_super_init(node):
+                continue  # `super().__init__(...)`: every nn.Module (and Dataset) subclass needs it
             if node.attr.startswith("__"):
                 add(node, f"attributes starting with `__` (like `.{node.attr}`) are not available in lessons")
             elif node.attr in FORBIDDEN_ATTRS:

@@ -31,7 +31,7 @@ _SAFE_BUILTIN_NAMES = (
     "abs all any bin bool bytes callable chr complex dict divmod enumerate filter float format frozenset "
     "hash hex int isinstance issubclass iter len list map max min next object oct ord pow print property "
     "range repr reversed round set slice sorted staticmethod classmethod str sum super tuple type zip "
-    "ArithmeticError AssertionError AttributeError Exception IndexError KeyError LookupError NameError "
+    "ArithmeticError AssertionError AttributeError BaseException Exception IndexError KeyError LookupError NameError "
     "NotImplementedError OverflowError RuntimeError ImportError StopIteration TypeError ValueError ZeroDivisionError "
     "NotImplemented Ellipsis True False None __build_class__"
 ).split()

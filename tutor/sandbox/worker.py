@@ -10,6 +10,11 @@ warnings go to stderr). Requests are JSON:
 - ``{"op": "exit"}`` -> ``{"ok": true}``, then the worker exits. EOF on stdin also ends it.
 
 Right after start it sends one ``{"ready": true, ...info}`` frame, once the imports and warm-up are done.
+Its info names the isolation layers it applies ("layers") and those this host lacks ("missing_layers").
+Before importing numpy or torch it probes and prepares the layers once (the namespace probe forks; the
+Landlock ruleset and the seccomp BPF are built here and only applied in each child). With
+``require_isolation`` it refuses every job, with one sentence, while a layer is missing; ``disabled``
+names layers to treat as missing (how tests simulate a degraded host).
 
 Per job (docs/sandbox.md): a shared page for the marker, a pipe for stdout+stderr (capped at
 OUTPUT_CAP, read and discarded past it so the child never blocks), a pipe for the result (past
@@ -23,6 +28,8 @@ Decisions where the contract is silent:
   ``{"status": "error", "error": {"type": "SandboxError", ...}}``, plus a "detail" sentence.
 - Every reply also has "detail": "" or one sentence on why the run ended as it did (a layer that
   could not be applied, a signal, the child's own machinery failing).
+- An error the OS layers caused (PermissionError, EPERM/EACCES/ENOSYS words) gets DENIED_SENTENCE in
+  front of the system's message, and "sandbox": true, so the learner reads why (explain_denial).
 """
 
 from __future__ import annotations
@@ -219,6 +226,36 @@ def classify(killed_for: str | None, wait_status: int) -> tuple[str, int | None,
     return "crashed", code, None, detail
 
 
+_DENIED_WORDS = ("Operation not permitted", "Permission denied", "Function not implemented", "Read-only file system",
+                 "Network is unreachable")
+DENIED_SENTENCE = ("the sandbox does not allow this: lesson programs cannot start programs or processes, "
+                   "touch files, or use the network")
+
+
+def explain_denial(header: Any, depth: int = 0, budget: list[int] | None = None) -> None:
+    """Errors the OS layers caused (EPERM, EACCES...) anywhere in the header (the run's own error, a
+    blank's error) get a sentence a learner understands in front of the system's words."""
+    budget = [20000] if budget is None else budget  # containers visited at most: the header can be large
+    budget[0] -= 1
+    if depth > 6 or budget[0] < 0:
+        return
+    if isinstance(header, list):
+        for item in header:
+            if isinstance(item, (dict, list)):
+                explain_denial(item, depth + 1, budget)
+        return
+    if not isinstance(header, dict):
+        return
+    typ, msg = header.get("type"), header.get("message")
+    if isinstance(typ, str) and isinstance(msg, str) and not msg.startswith(DENIED_SENTENCE):
+        if typ == "PermissionError" or any(w in msg for w in _DENIED_WORDS):
+            header["message"] = f"{DENIED_SENTENCE} ({msg[:200]})"
+            header["sandbox"] = True
+    for value in header.values():
+        if isinstance(value, (dict, list)):
+            explain_denial(value, depth + 1, budget)
+
+
 def _kill_group(pid: int) -> None:
     """SIGKILL the child's process group (it leads one after setsid), else just the child."""
     try:
@@ -263,7 +300,14 @@ class _Child:
 
 
 class Worker:
-    def __init__(self, preload: Sequence[str] = ("numpy",), max_parallel: int | None = None) -> None:
+    def __init__(self, preload: Sequence[str] = ("numpy",), max_parallel: int | None = None,
+                 disabled: Sequence[str] = (), require_isolation: bool = False) -> None:
+        layers.disable(disabled)
+        # Probed and prepared here, once, before numpy and torch start any thread (the namespace probe
+        # forks), so children only apply them.
+        self.layers = layers.active_layers()
+        self.keep_fds = layers.prepared_fds()
+        self.require_isolation = require_isolation
         self.max_parallel = max(1, int(max_parallel)) if max_parallel else default_parallel()
         self.torch_error: str | None = None
         self._csv: dict[str, tuple[tuple[int, int], dict[str, Any]]] = {}
@@ -283,7 +327,6 @@ class Worker:
 
         self.runtime = runtime
         self._warm_numpy()
-        self.layers = layers.active_layers()  # probed here, once, so children do not
         gc.collect()
         gc.freeze()  # children do not copy the pages of everything imported so far when gc runs
 
@@ -341,6 +384,8 @@ class Worker:
         return {
             "pid": os.getpid(),
             "layers": self.layers,
+            "missing_layers": layers.missing_layers(self.layers),
+            "layer_details": layers.layer_details(),
             "numpy": self.np.__version__,
             "torch": getattr(self.torch, "__version__", None),
             "torch_error": self.torch_error,
@@ -370,10 +415,21 @@ class Worker:
         self._csv[path] = (key, columns)
         return columns
 
+    def _csv_table(self, path: str, names: list[Any]) -> Any:
+        """The named columns of a CSV file side by side: a (rows, len(names)) float64 array."""
+        columns = self._csv_columns(path)
+        missing = [n for n in names if not isinstance(n, str) or n not in columns]
+        if missing or not names:
+            raise SetupError(f"the data file {path} has no column `{missing[0] if missing else ''}`")
+        return self.np.ascontiguousarray(self.np.column_stack([columns[n] for n in names]))
+
     def prepare(self, job: Any) -> tuple[dict, dict[str, Any]]:
         """(job with defaults, data arrays) or SetupError."""
         if not isinstance(job, dict) or not isinstance(job.get("source"), str):
             raise SetupError("the job has no program source")
+        missing = layers.missing_layers(self.layers)
+        if self.require_isolation and missing:
+            raise SetupError(layers.isolation_refusal(missing))
         job = dict(job)
         timeout = job.get("timeout", DEFAULT_TIMEOUT)
         if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not math.isfinite(timeout) or timeout <= 0:
@@ -402,6 +458,9 @@ class Worker:
         if not isinstance(spec, dict):
             raise SetupError("the job's data is not a mapping of variable names")
         for var, src in spec.items():
+            if isinstance(src, dict) and isinstance(src.get("csv"), str) and isinstance(src.get("columns"), list):
+                data[str(var)] = self._csv_table(src["csv"], src["columns"])  # a 2-D array, one column per name
+                continue
             if not (isinstance(src, dict) and isinstance(src.get("csv"), str) and isinstance(src.get("column"), str)):
                 raise SetupError(f"the data for `{var}` does not name a CSV file and column")
             columns = self._csv_columns(src["csv"])
@@ -483,6 +542,7 @@ class Worker:
             memory_mb=job["memory_mb"] if "memory_mb" in job else DEFAULT_MEMORY_MB,
             base_vm_bytes=vm_size_bytes(),
             output_cap=OUTPUT_CAP,
+            keep_fds=self.keep_fds,
         )
         sys.stderr.flush()
         start = time.monotonic()
@@ -538,6 +598,7 @@ class Worker:
             header, arrays = self.runtime.execute(job, self.modules, data, marker)
         except BaseException:  # noqa: BLE001 - runtime.execute promises not to raise
             return EXIT_RUNTIME
+        explain_denial(header)
         try:
             blob = wire.encode(header, arrays)
         except BaseException as exc:  # noqa: BLE001 - e.g. a header nested too deep: say so instead
@@ -654,13 +715,14 @@ class Worker:
         }
 
 
-def main(preload: Sequence[str] = ("numpy",), max_parallel: int | None = None) -> None:
+def main(preload: Sequence[str] = ("numpy",), max_parallel: int | None = None,
+         disabled: Sequence[str] = (), require_isolation: bool = False) -> None:
     """The worker's loop: frames on stdin/stdout until EOF or {"op": "exit"}."""
     frames_out = os.dup(1)
     os.set_inheritable(frames_out, False)
     os.dup2(2, 1)  # stray C-level writes to fd 1 go to stderr, never into the frame stream
     sys.stdout = sys.stderr
-    worker = Worker(preload, max_parallel)
+    worker = Worker(preload, max_parallel, disabled, require_isolation)
     json_frame(frames_out, {"ready": True, **worker.info()})
     while True:
         try:
@@ -697,5 +759,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="The tutor's evaluator worker (speaks frames on stdin/stdout).")
     parser.add_argument("--preload", default="numpy,torch", help="comma-separated: numpy, torch")
     parser.add_argument("--max-parallel", type=int, default=None)
+    parser.add_argument("--disable", default="", help="comma-separated layers to treat as missing (simulates a degraded host)")
+    parser.add_argument("--require-isolation", action="store_true", help="refuse every job when a layer is missing")
     args = parser.parse_args()
-    main([p for p in args.preload.split(",") if p], args.max_parallel)
+    main([p for p in args.preload.split(",") if p], args.max_parallel,
+         [d for d in args.disable.split(",") if d], args.require_isolation)
