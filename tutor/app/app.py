@@ -1,0 +1,289 @@
+"""The Textual app. `make_app` builds it for the CLI, the tests and the benchmark alike.
+
+Decisions, written down:
+
+- First paint first: the lesson list is drawn from the lesson files' headers (`catalog.quick_index`);
+  the lessons are parsed, and the sandbox started, right after the first frame.
+- The grader comes from a factory (`grader_factory(lessons) -> grader`), called in a thread worker as
+  soon as the app starts, so the sandbox (numpy and torch in the evaluator process) warms up while
+  the learner reads. The default factory starts `tutor.sandbox.Evaluator` (torch preloaded when a
+  lesson's header names it) and waits until it is
+  ready. This process never imports torch; heavy modules (the grader, numpy, charts,
+  textual-plotext) are imported after the first paint, when a lesson opens or the sandbox starts.
+- Workers never touch the UI: the warm-up worker posts `GraderReady` / `GraderFailed` and the app
+  sets its state in the handlers; a check waiting for the grader waits on an event set there.
+- Progress is opened by the caller (the CLI reports a damaged or newer file before the app starts).
+- Colours: every colour in the styles is a theme variable, so the app follows Textual's themes
+  (palette: "Theme"); the theme chosen is remembered in the progress store, and `TUTOR_THEME`
+  picks one at start (`TUTOR_THEME=textual-ansi` keeps the terminal's own colours and background).
+  Charts use the terminal's named ANSI colours. Textual honours NO_COLOR and the terminal's depth.
+- Width: 110 columns or more puts the charts beside the code (`-wide`); below, they replace it on
+  ctrl+o (`-narrow`).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from textual import on, work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+
+from tutor.app import keys
+from tutor.app.catalog import Entry, entries_of, quick_index
+from tutor.lesson import Lesson, LessonError, load_lessons
+from tutor.paths import builtin_lessons_dir
+
+GraderFactory = Callable[[list[Any]], Any]  # lessons (or list entries: anything with `.framework`)
+STYLES = Path(__file__).parent / "styles"
+
+
+class GraderUnavailable(Exception):
+    """The sandbox could not be started; the message says why."""
+
+
+def default_grader_factory(lessons: list[Lesson]) -> Any:
+    """A Grader over a started evaluator (numpy, and torch when a lesson needs it)."""
+    from tutor.grading.grader import Grader
+    from tutor.sandbox import Evaluator
+
+    preload = ("numpy", "torch") if any(l.framework == "torch" for l in lessons) else ("numpy",)
+    evaluator = Evaluator(preload=preload)
+    evaluator.start(wait=True)
+    return Grader(evaluator)
+
+
+def close_grader(grader: Any) -> None:
+    """Stop the evaluator behind a grader, if it has one."""
+    for target in (grader, getattr(grader, "evaluator", None)):
+        close = getattr(target, "close", None)
+        if callable(close):
+            close()
+            return
+
+
+class TutorApp(App[None]):
+    """The tutor: the lesson list, lessons, help."""
+
+    TITLE = "tutor"
+    CSS_PATH = [STYLES / "app.tcss", STYLES / "lessons.tcss", STYLES / "lesson.tcss", STYLES / "dialogs.tcss"]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+    BINDINGS = [
+        Binding(keys.HELP, "help", "Help", id="help"),
+        Binding(keys.QUIT, "quit", "Quit", id="quit", show=False, priority=True),
+    ]
+
+    class LessonsLoaded(Message):
+        def __init__(self, lessons: list[Lesson]) -> None:
+            super().__init__()
+            self.lessons = lessons
+
+    class LessonsFailed(Message):
+        def __init__(self, problems: list[str]) -> None:
+            super().__init__()
+            self.problems = problems
+
+    class GraderReady(Message):
+        def __init__(self, grader: Any) -> None:
+            super().__init__()
+            self.grader = grader
+
+    class GraderFailed(Message):
+        def __init__(self, error: str) -> None:
+            super().__init__()
+            self.error = error
+
+    def __init__(self, lessons_dir: Path, entries: list[Entry], store: Any,
+                 grader_factory: GraderFactory = default_grader_factory,
+                 *, cursor_blink: bool = True, theme: str | None = None) -> None:
+        super().__init__()
+        self.lessons_dir = lessons_dir
+        self.entries = entries
+        self.lessons: list[Lesson] | None = None  # parsed after the first paint (tutor.app.catalog)
+        self.lesson_problems: list[str] = []
+        self._pending_open: str | None = None
+        self.store = store
+        self.grader_factory = grader_factory
+        self.cursor_blink = cursor_blink
+        self.grader: Any = None
+        self.grader_error: str | None = None
+        self._grader_event = threading.Event()
+        self._warmed: set[str] = set()
+        self._initial_theme = theme
+        self._ending = threading.Event()
+
+    @property
+    def grader_ready(self) -> bool:
+        return self.grader is not None
+
+    # ---- start and stop ---------------------------------------------------------------------
+    def on_mount(self) -> None:
+        from tutor.app.screens.lessons import LessonListScreen
+
+        theme = self._initial_theme or os.environ.get("TUTOR_THEME") or self.store.setting("theme")
+        if isinstance(theme, str) and theme in self.available_themes:
+            self.theme = theme
+        self.theme_changed_signal.subscribe(self, self._remember_theme)
+        self.push_screen(LessonListScreen())
+        # After the first paint: parsing the lessons and starting the sandbox must not delay it.
+        self.call_after_refresh(self._after_first_paint)
+
+    def _after_first_paint(self) -> None:
+        self._load_lessons()
+        self._start_grader()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="lessons")
+    def _load_lessons(self) -> None:
+        try:
+            lessons = load_lessons(self.lessons_dir)
+        except LessonError as exc:
+            self.post_message(self.LessonsFailed([str(p) for p in exc.problems]))
+            return
+        self.post_message(self.LessonsLoaded(lessons))
+
+    @on(LessonsLoaded)
+    def _lessons_loaded(self, message: LessonsLoaded) -> None:
+        from tutor.app.screens.lessons import LessonListScreen
+
+        self.lessons = message.lessons
+        self.entries = entries_of(message.lessons)
+        for screen in self.screen_stack:
+            if isinstance(screen, LessonListScreen):
+                screen.refresh_list()
+        pending, self._pending_open = self._pending_open, None
+        lesson = next((l for l in self.lessons if l.id == pending), None)
+        if lesson is not None:
+            self.open_lesson(lesson)
+
+    @on(LessonsFailed)
+    def _lessons_failed(self, message: LessonsFailed) -> None:
+        # As `tutor list` would: the problems (file:line:col and a sentence) and exit status 2.
+        self.lesson_problems = message.problems
+        self.exit(return_code=2)
+
+    def _remember_theme(self, theme: Any) -> None:
+        if self._initial_theme is None:
+            self.store.set_setting("theme", theme.name)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="evaluator")
+    def _start_grader(self) -> None:
+        try:
+            grader = self.grader_factory(self.entries)
+        except Exception as exc:  # the sandbox cannot start here: the app still shows lessons
+            self.post_message(self.GraderFailed(f"the sandbox could not start ({exc}); run `tutor doctor`"))
+            return
+        if self._ending.is_set():
+            close_grader(grader)  # the app ended while the sandbox was starting
+            return
+        self.post_message(self.GraderReady(grader))
+
+    @on(GraderReady)
+    def _grader_ready(self, message: GraderReady) -> None:
+        self.grader = message.grader
+        self._grader_event.set()
+
+    @on(GraderFailed)
+    def _grader_failed(self, message: GraderFailed) -> None:
+        self.grader_error = message.error
+        self._grader_event.set()
+        self.notify(message.error, title="Checks are not available", severity="error", timeout=15, markup=False)
+
+    def wait_for_grader(self, cancelled: Callable[[], bool]) -> Any:
+        """In a worker: the grader once the sandbox is ready (Cancelled-safe: polls `cancelled`)."""
+        from tutor.grading.grader import Cancelled
+
+        while not self._grader_event.wait(0.05):
+            if cancelled() or self._ending.is_set():
+                raise Cancelled()
+        if self.grader is None:
+            raise GraderUnavailable(self.grader_error or "the sandbox is not available")
+        return self.grader
+
+    def warm_reference(self, lesson: Lesson) -> None:
+        """Run a lesson's reference program in the background, so its first check is quicker."""
+        if lesson.id in self._warmed:
+            return
+        self._warmed.add(lesson.id)
+        self._warm_reference(lesson)
+
+    @work(thread=True, exit_on_error=False, group="warm")
+    def _warm_reference(self, lesson: Lesson) -> None:
+        from textual.worker import get_current_worker
+
+        worker = get_current_worker()
+        try:
+            grader = self.wait_for_grader(lambda: worker.is_cancelled)
+            reference = getattr(grader, "reference", None)
+            if callable(reference):
+                reference(lesson)
+        except Exception:
+            return  # the check itself reports any problem with the reference
+
+    def _save_open_lesson(self) -> None:
+        from tutor.app.screens.lesson import LessonScreen
+
+        for screen in self.screen_stack:
+            if isinstance(screen, LessonScreen):
+                screen.save_draft()
+
+    async def action_quit(self) -> None:
+        self._save_open_lesson()
+        self.exit()
+
+    def on_unmount(self) -> None:
+        self._ending.set()
+        grader, self.grader = self.grader, None
+        if grader is not None:
+            # An evaluator busy with a cancelled check would hold its lock: stop it in the background.
+            threading.Thread(target=close_grader, args=(grader,), daemon=True).start()
+
+    # ---- navigation -------------------------------------------------------------------------
+    def open_lesson(self, lesson: Lesson | Entry) -> None:
+        """Open a lesson (an entry not parsed yet opens as soon as the lessons are read)."""
+        from tutor.app.screens.lesson import LessonScreen
+
+        if isinstance(lesson, Entry):
+            if lesson.lesson is None:
+                self._pending_open = lesson.id
+                self.notify("Reading the lessons…", timeout=2)
+                return
+            lesson = lesson.lesson
+        self.push_screen(LessonScreen(lesson))
+
+    def action_help(self) -> None:
+        from tutor.app.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    # ---- the command palette ----------------------------------------------------------------
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        commands = getattr(screen, "palette_commands", None)
+        if callable(commands):
+            for title, help, callback in commands():
+                yield SystemCommand(title, help, callback)
+        yield SystemCommand("Help", f"Every key of every screen ({keys.HELP})", self.action_help)
+        yield from super().get_system_commands(screen)
+
+
+def make_app(lessons_dir: str | Path | None = None, store: Any = None,
+             grader_factory: GraderFactory = default_grader_factory, **options: Any) -> TutorApp:
+    """The app over a lessons folder (default: the built-in lessons) and a progress store.
+
+    Raises LessonError for a folder that is missing or holds no lesson. Problems inside lesson files
+    are found by the parse after the first paint: the app then ends with `return_code` 2 and the
+    problems in `lesson_problems` (the CLI prints them). `store` defaults to the user's progress file
+    (`tutor.progress.ProgressStore.open()`, which raises ProgressError for a file it must not touch).
+    """
+    folder = Path(lessons_dir) if lessons_dir is not None else builtin_lessons_dir()
+    entries = quick_index(folder)
+    if store is None:
+        from tutor.progress import ProgressStore
+
+        store = ProgressStore.open()
+    return TutorApp(folder, entries, store, grader_factory, **options)

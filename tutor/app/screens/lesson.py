@@ -1,0 +1,512 @@
+"""A lesson: the prose, the program with its blanks typed in place, checking, verdicts, hints, charts.
+
+Decisions, written down:
+
+- The whole lesson is one scrolling page, as in a notebook: the introduction, then each step's
+  title, prose (Markdown) and program (`CodeView`). Steps share variables, so seeing them together
+  helps; moving to a blank scrolls it into view.
+- Checking (ctrl+r) grades every blank of the lesson at once, in a thread worker (exclusive, group
+  "check"): a second check cancels the first (the grader stops at its next run), escape cancels it.
+  The worker never touches a widget: it posts `CheckDone` / `CheckFailed` / `CheckCancelled` with a
+  token, and the screen ignores any message whose token is not the latest.
+- Every check is recorded in the progress store by the screen, when its result arrives, before
+  anything is shown; answers are also saved a second after the last keystroke, on leaving and on quit.
+- After a check each blank gets a mark; a wrong one also its sentence from the grader and the hint
+  for its diagnosis (or the first hint). ctrl+g shows the blank's further hints one at a time. An
+  answer edited since the check keeps a dimmed mark.
+- The solution of a blank (ctrl+s) is shown only after at least one check of the lesson and after a
+  yes to a question; it is written under the blank, not into it: the learner still types it.
+- A reopened lesson gets its saved answers, hints and solutions shown, the focus on the blank last
+  used, and the marks of its last check (dimmed where the answer changed since).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.content import Content
+from textual.message import Message
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Markdown, ProgressBar, Static, TextArea
+from textual.worker import get_current_worker
+
+from tutor.app import keys
+from tutor.app.screens.confirm import ConfirmScreen
+from tutor.app.widgets.charts_panel import ChartsPanel
+from tutor.app.widgets.code import MARKS, BlankSlot, CodeView
+from tutor.lesson.model import Lesson
+
+
+class Cancelled(Exception):
+    """Raised in the check worker when the check was cancelled before the grader started."""
+
+
+class LessonScreen(Screen[None]):
+    """One lesson, from its introduction to its last blank."""
+
+    BINDINGS = [
+        Binding(keys.CHECK, "check", "Check", id="check"),
+        Binding(keys.HINT, "hint", "Hint", id="hint"),
+        Binding(keys.CHARTS, "toggle_charts", "Charts", id="charts"),
+        Binding(keys.REVEAL, "reveal", "Solution", id="reveal", show=False),
+        Binding(keys.RESET, "reset", "Reset", id="reset", show=False),
+        Binding(keys.BACK, "back", "Lessons", id="back"),
+    ]
+
+    checking: reactive[bool] = reactive(False)
+    show_charts: reactive[bool] = reactive(False)
+
+    # ---- messages from the check worker ---------------------------------------------------------
+    class CheckDone(Message):
+        def __init__(self, token: int, answers: dict[str, str], report: Any) -> None:
+            super().__init__()
+            self.token, self.answers, self.report = token, answers, report
+
+    class CheckFailed(Message):
+        def __init__(self, token: int, error: str) -> None:
+            super().__init__()
+            self.token, self.error = token, error
+
+    class CheckCancelled(Message):
+        def __init__(self, token: int) -> None:
+            super().__init__()
+            self.token = token
+
+    def __init__(self, lesson: Lesson) -> None:
+        super().__init__(id="lesson-screen")
+        self.lesson = lesson
+        self.blank_order = list(lesson.blanks)
+        self.slots: dict[str, BlankSlot] = {}
+        self.results: dict[str, dict[str, Any]] = {}  # blank -> {"verdict", "diagnosis", "message", "hint"}
+        self.checked_answers: dict[str, str] = {}
+        self.hints_shown: dict[str, int] = {}
+        self.revealed: set[str] = set()
+        self.current: str | None = self.blank_order[0] if self.blank_order else None
+        self.token = 0
+        self.attempted = False
+        self.passed = False
+        self.notes: list[str] = []
+        self._save_timer: Any = None
+        self._started_at = 0.0
+
+    @property
+    def store(self) -> Any:
+        return self.app.store  # type: ignore[attr-defined]
+
+    # ---- layout -----------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        saved = self.store.lesson_state(self.lesson.id)
+        state = saved.state if isinstance(saved.state, dict) else {}
+        self.hints_shown = {k: int(v) for k, v in (state.get("hints") or {}).items() if isinstance(v, int)}
+        self.revealed = {n for n in (state.get("revealed") or []) if n in self.lesson.blanks}
+        self._resume_focus = state.get("focus") in self.lesson.blanks
+        if self._resume_focus:
+            self.current = state["focus"]
+        blink = getattr(self.app, "cursor_blink", True)
+        with Horizontal(id="lesson-title"):
+            yield Static(Content.styled(self.lesson.title, "bold"), id="lesson-name")
+            yield Static("", id="lesson-score")
+        with Horizontal(id="lesson-body"):
+            with VerticalScroll(id="doc"):
+                if self.lesson.intro.strip():
+                    yield Markdown(self.lesson.intro, classes="prose")
+                if self.lesson.setup.strip():
+                    yield Static("Set up before the steps (read-only):", classes="setup-title")
+                    yield Static(self.lesson.setup.rstrip("\n"), classes="setup-code", markup=False)
+                for i, step in enumerate(self.lesson.steps):
+                    yield Static(Content.styled(f"Step {i + 1} of {len(self.lesson.steps)}: {step.title}", "bold $accent"),
+                                 classes="step-title", id=f"step-{i}")
+                    if step.prose.strip():
+                        yield Markdown(step.prose, classes="prose")
+                    yield CodeView(self.lesson, step, saved.answers, blink=blink, id=f"code-{i}")
+            yield ChartsPanel(self.lesson, id="side")
+        with Horizontal(id="status-bar"):
+            yield ProgressBar(total=None, show_eta=False, show_percentage=False, id="check-progress")
+            yield Static("", id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        for view in self.query(CodeView):
+            self.slots.update(view.slots)
+        last = self.store.last_attempt(self.lesson.id)
+        if last is not None:
+            self.attempted = True
+            self.results = {k: dict(v) for k, v in last.verdicts.items() if k in self.lesson.blanks}
+            self.checked_answers = dict(last.answers)
+            self.passed = last.passed
+        self.query_one("#check-progress").display = False
+        self.refresh_marks()
+        self._summarise(restored=last is not None)
+        self.store.mark_opened(self.lesson.id)
+        self.app.warm_reference(self.lesson)  # type: ignore[attr-defined]
+        self.call_after_refresh(self._initial_focus)
+
+    def _initial_focus(self) -> None:
+        """A lesson never opened starts at the top, to be read; a reopened one at the blank last used."""
+        if self._resume_focus and self.current in self.slots:
+            editor = self.slots[self.current].editor
+            self.set_focus(editor, scroll_visible=False)
+            # Once the prose above it has its height (Markdown lays out over a refresh or two).
+            self.call_after_refresh(
+                lambda: self.call_after_refresh(lambda: self.query_one("#doc").scroll_to_center(editor, animate=False)))
+        else:
+            self.query_one("#doc").focus()
+
+    # ---- answers ----------------------------------------------------------------------------
+    def answers(self) -> dict[str, str]:
+        return {name: slot.value for name, slot in self.slots.items()}
+
+    def state(self) -> dict[str, Any]:
+        return {"hints": dict(self.hints_shown), "revealed": sorted(self.revealed), "focus": self.current}
+
+    def save_draft(self) -> None:
+        if self._save_timer is not None:
+            self._save_timer.stop()
+            self._save_timer = None
+        self.store.save_answers(self.lesson.id, self.answers(), self.state())
+
+    @on(Input.Changed, ".blank")
+    @on(TextArea.Changed, ".blank")
+    def _edited(self, event: Message) -> None:
+        widget = getattr(event, "input", None) or getattr(event, "text_area", None)
+        name = getattr(widget, "blank_name", None)
+        if name is None:
+            return
+        self.refresh_marks(only=name)
+        if self._save_timer is not None:
+            self._save_timer.stop()
+        self._save_timer = self.set_timer(1.0, self.save_draft)
+
+    def on_descendant_focus(self, event: Any) -> None:
+        name = getattr(event.widget, "blank_name", None)
+        if name is not None:
+            self.current = name
+            self._show_score()
+            note = self.slots[name].note
+            if note.has_class("-shown"):
+                self.call_after_refresh(lambda: self.query_one("#doc").scroll_to_widget(note, animate=False))
+
+    # ---- marks and notes --------------------------------------------------------------------
+    def _note_lines(self, name: str) -> list[tuple[str, str]]:
+        blank = self.lesson.blanks[name]
+        lines: list[tuple[str, str]] = []
+        result = self.results.get(name)
+        auto = None
+        if result and result.get("verdict") != "correct":
+            mark = MARKS.get(result.get("verdict", ""), "")
+            lines.append(("message", f"{mark} {result.get('message') or 'Not right yet.'}".strip()))
+            auto = result.get("hint")
+            if auto:
+                lines.append(("hint", f"Hint: {auto}"))
+        for hint in self._more_hints(name, auto)[: self.hints_shown.get(name, 0)]:
+            lines.append(("hint", f"Hint: {hint}"))
+        if name in self.revealed:
+            answer = blank.answer
+            if "\n" in answer:
+                lines.append(("solution", "Solution:\n" + "\n".join("    " + l for l in answer.split("\n"))))
+            else:
+                lines.append(("solution", f"Solution: {answer}"))
+        return lines
+
+    def _more_hints(self, name: str, auto: str | None) -> list[str]:
+        return [h for h in self.lesson.blanks[name].hints if h != auto]
+
+    def refresh_marks(self, only: str | None = None) -> None:
+        for name, slot in self.slots.items():
+            if only is not None and name != only:
+                continue
+            result = self.results.get(name)
+            verdict = result.get("verdict") if result else None
+            stale = result is not None and slot.value.strip() != self.checked_answers.get(name, "").strip()
+            slot.show(verdict, stale, self._note_lines(name))
+
+    def _counts(self) -> tuple[int, int]:
+        right = sum(1 for n in self.blank_order if (self.results.get(n) or {}).get("verdict") == "correct")
+        return right, len(self.blank_order)
+
+    def _show_score(self) -> None:
+        right, total = self._counts()
+        step = self.lesson.blanks[self.current].step + 1 if self.current in self.lesson.blanks else 1
+        where = f"step {step}/{len(self.lesson.steps)}"
+        if self.passed:
+            score = Content.styled(f"{where} · done ✓", "$text-success bold")
+        elif self.results:
+            score = Content(f"{where} · {right}/{total} right")
+        else:
+            score = Content(f"{where} · {total} blanks")
+        self.query_one("#lesson-score", Static).update(score)
+
+    def _summarise(self, restored: bool = False) -> None:
+        right, total = self._counts()
+        wrong = [n for n in self.blank_order if (self.results.get(n) or {}).get("verdict") not in (None, "correct")]
+        if not self.results:
+            text = Content(f"Read, then fill the {total} blanks: tab goes from one to the next, {keys.display(keys.CHECK)} checks.")
+            side = Content("Check your answers (ctrl+r) to see your run beside the reference.")
+        elif self.passed and not wrong:
+            text = Content.styled(f"All {total} right: lesson done! {keys.display(keys.CHARTS)} charts · esc lessons", "$text-success")
+            side = Content.styled(f"All {total} blanks right: your run matches the reference.", "$text-success bold")
+        else:
+            names = ", ".join(f"`{n}`" for n in wrong[:3]) + (" and more" if len(wrong) > 3 else "")
+            plain = f"{right} of {total} right; not yet: {names}. {keys.display(keys.HINT)} hint · {keys.display(keys.CHARTS)} charts"
+            if len(plain) > 70:
+                plain = f"{right} of {total} right. {keys.display(keys.HINT)} hint · {keys.display(keys.CHARTS)} charts"
+            text = _code_spans(plain, "$text-warning")
+            side = _code_spans(f"{right} of {total} blanks right; not yet: {names}.", "$text-warning")
+        if restored and self.results:
+            text = Content("Last time: ") + text
+        for note in self.notes:
+            side = side + Content("\n") + _code_spans(note, "$text-warning")
+        self.query_one("#status", Static).update(text)
+        self.query_one(ChartsPanel).set_summary(side)
+        self._show_score()
+
+    # ---- checking ---------------------------------------------------------------------------
+    def action_check(self) -> None:
+        answers = self.answers()
+        self.save_draft()
+        self.token += 1
+        self._started_at = time.monotonic()
+        self.checking = True
+        self._check(self.token, answers)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="check")
+    def _check(self, token: int, answers: dict[str, str]) -> None:
+        from tutor.grading.grader import Cancelled as GraderCancelled
+        from tutor.grading.grader import LessonRunError
+
+        worker = get_current_worker()
+
+        def cancelled() -> bool:
+            return worker.is_cancelled
+
+        try:
+            grader = self.app.wait_for_grader(cancelled)  # type: ignore[attr-defined]
+            if cancelled():
+                raise Cancelled()
+            report = grader.grade(self.lesson, answers, cancelled=cancelled)
+        except (Cancelled, GraderCancelled):
+            self.post_message(self.CheckCancelled(token))
+            return
+        except LessonRunError as exc:
+            self.post_message(self.CheckFailed(token, f"This lesson's own program does not run: {exc}"))
+            return
+        except Exception as exc:  # a bug or a sandbox that cannot start: say it, keep the app alive
+            self.post_message(self.CheckFailed(token, f"The check could not run: {exc}"))
+            return
+        self.post_message(self.CheckDone(token, answers, report))
+
+    def watch_checking(self, checking: bool) -> None:
+        self.query_one("#check-progress").display = checking
+        if checking:
+            ready = getattr(self.app, "grader_ready", True)
+            what = "Checking your answers" if ready else "Starting the sandbox, then checking"
+            self.query_one("#status", Static).update(Content(f"{what}… esc cancels, {keys.display(keys.CHECK)} starts over."))
+
+    def action_cancel_check(self) -> None:
+        if not self.checking:
+            return
+        self.workers.cancel_group(self, "check")
+        self.token += 1
+        self.checking = False
+        self.query_one("#status", Static).update(Content.styled("Check cancelled. Your answers are kept.", "$text-muted"))
+
+    @on(CheckDone)
+    def _check_done(self, message: CheckDone) -> None:
+        if message.token != self.token:
+            return
+        report = message.report
+        verdicts = {
+            name: {"verdict": r.verdict, "diagnosis": r.diagnosis, "message": r.message, "hint": r.hint}
+            for name, r in report.blanks.items()
+        }
+        self.store.record_attempt(self.lesson.id, message.answers, verdicts, elapsed=getattr(report, "elapsed", None),
+                                  state=self.state())
+        self.attempted = True
+        self.checking = False
+        was_done = self.passed
+        self.results = verdicts
+        self.checked_answers = dict(message.answers)
+        self.passed = bool(report.passed) or was_done
+        self.notes = list(getattr(report, "notes", []) or [])
+        self.refresh_marks()
+        learner = report.learner_run.captures if report.learner_run is not None else None
+        reference = report.reference_run.captures if report.reference_run is not None else None
+        panel = self.query_one(ChartsPanel)
+        panel.set_runs(learner, reference, report.stdout)
+        panel.select("fit" if report.passed else "loss")
+        self._summarise()
+        if report.passed:
+            self.notify(f"Every blank is right: {self.lesson.title} is done.", title="Lesson done", timeout=6)
+        wrong = [n for n in self.blank_order if verdicts.get(n, {}).get("verdict") != "correct"]
+        if wrong and not self.show_charts:
+            # The first wrong blank (or the one being edited, if wrong) in the middle of the page,
+            # with the code above it and its sentence below it in view.
+            name = getattr(self.focused, "blank_name", None)
+            name = name if name in wrong else wrong[0]
+            editor = self.slots[name].editor
+            self.set_focus(editor, scroll_visible=False)
+            self.call_after_refresh(lambda: self.query_one("#doc").scroll_to_center(editor, animate=False))
+
+    @on(CheckFailed)
+    def _check_failed(self, message: CheckFailed) -> None:
+        if message.token != self.token:
+            return
+        self.checking = False
+        self.query_one("#status", Static).update(Content.styled(message.error, "$text-error"))
+        self.notify(message.error, title="Check failed", severity="error", timeout=10, markup=False)
+
+    @on(CheckCancelled)
+    def _check_cancelled(self, message: CheckCancelled) -> None:
+        if message.token != self.token:
+            return
+        self.checking = False
+        self.query_one("#status", Static).update(Content.styled("Check cancelled.", "$text-muted"))
+
+    # ---- hints, solutions, reset ------------------------------------------------------------
+    def action_hint(self) -> None:
+        name = self.current
+        if name is None:
+            return
+        result = self.results.get(name) or {}
+        auto = result.get("hint") if result.get("verdict") not in (None, "correct") else None
+        more = self._more_hints(name, auto)
+        shown = self.hints_shown.get(name, 0)
+        if shown >= len(more):
+            extra = " after a check" if not self.attempted else ""
+            self.notify(f"No more hints for `{name}`. {keys.display(keys.REVEAL)} shows its solution{extra}.",
+                        title="Hints", markup=False)
+            return
+        self.hints_shown[name] = shown + 1
+        self.refresh_marks(only=name)
+        self.save_draft()
+        note = self.slots[name].note
+        self.call_after_refresh(lambda: self.query_one("#doc").scroll_to_widget(note, animate=False))
+
+    def action_reveal(self) -> None:
+        name = self.current
+        if name is None:
+            return
+        if name in self.revealed:
+            self.notify(f"The solution to `{name}` is under the blank.", markup=False)
+            return
+        if not self.attempted:
+            self.notify(f"Check your answers once ({keys.display(keys.CHECK)}) before asking for a solution: try the hints ({keys.display(keys.HINT)}) first.",
+                        title="Not yet", severity="warning", markup=False)
+            return
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.revealed.add(name)
+                self.refresh_marks(only=name)
+                self.save_draft()
+                self.slots[name].editor.focus()
+
+        self.app.push_screen(
+            ConfirmScreen(f"Show the reference answer to `{name}`?\n\nYou will still type it yourself; "
+                          "the hints (ctrl+g) may be enough.", yes="Show it", id="confirm-reveal"),
+            answer,
+        )
+
+    def action_reset(self) -> None:
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.reset_lesson()
+
+        self.app.push_screen(
+            ConfirmScreen(f"Start “{self.lesson.title}” over?\n\nYour answers, hints and solutions shown and its "
+                          "done mark are cleared. Your past checks stay in the history.", yes="Reset", id="confirm-reset"),
+            answer,
+        )
+
+    def reset_lesson(self) -> None:
+        if self.checking:
+            self.action_cancel_check()
+        self.store.reset(self.lesson.id)
+        self.results, self.checked_answers, self.hints_shown, self.revealed = {}, {}, {}, set()
+        self.attempted = self.passed = False
+        self.notes = []
+        for slot in self.slots.values():
+            slot.set_value("")
+        self.refresh_marks()
+        self.query_one(ChartsPanel).clear()
+        self._summarise()
+        self.store.save_answers(self.lesson.id, {}, self.state())
+        if self.blank_order:
+            self.slots[self.blank_order[0]].editor.focus()
+        self.notify("The lesson starts over.", title="Reset")
+
+    # ---- moving around ----------------------------------------------------------------------
+    def _move(self, delta: int) -> None:
+        if not self.blank_order:
+            return
+        focused = getattr(self.focused, "blank_name", None)
+        i = self.blank_order.index(focused) if focused in self.blank_order else (
+            self.blank_order.index(self.current) if self.current in self.blank_order else -1)
+        j = max(0, min(len(self.blank_order) - 1, i + delta))
+        if self.show_charts:
+            self.show_charts = False
+        self.set_focus(self.slots[self.blank_order[j]].editor)
+
+    def action_next_blank(self) -> None:
+        self._move(1)
+
+    def action_previous_blank(self) -> None:
+        self._move(-1)
+
+    def action_toggle_charts(self) -> None:
+        panel = self.query_one(ChartsPanel)
+        if self.show_charts or (self.app.size.width >= 110 and panel.has_focus):
+            self.show_charts = False
+            if self.current in self.slots:
+                self.slots[self.current].editor.focus()
+        else:
+            self.show_charts = True
+            panel.focus()
+
+    def watch_show_charts(self, show: bool) -> None:
+        self.set_class(show, "-charts")
+
+    def action_back(self) -> None:
+        if self.checking:
+            self.action_cancel_check()
+            return
+        if self.show_charts:
+            self.action_toggle_charts()
+            return
+        self.save_draft()
+        self.app.pop_screen()
+
+    def on_unmount(self) -> None:
+        self.workers.cancel_group(self, "check")
+
+    # ---- the command palette ----------------------------------------------------------------
+    def palette_commands(self) -> list[tuple[str, str, Any]]:
+        """(title, help, callback) for the app's command palette while this screen is shown."""
+        return [
+            ("Check answers", f"Run your program beside the reference ({keys.display(keys.CHECK)})", self.action_check),
+            ("Hint", f"A hint for the current blank ({keys.display(keys.HINT)})", self.action_hint),
+            ("Charts and output", f"Show or hide the charts and your program's output ({keys.display(keys.CHARTS)})", self.action_toggle_charts),
+            ("Next blank", "Move to the next blank (tab)", self.action_next_blank),
+            ("Previous blank", "Move to the previous blank (shift+tab)", self.action_previous_blank),
+            ("Next chart", "Show the next chart (up/down in the charts panel)", lambda: self.query_one(ChartsPanel).action_chart(1)),
+            ("Next epoch", "Step the epoch-by-epoch fit forward (left/right in the charts panel)", lambda: self.query_one(ChartsPanel).action_epoch(1)),
+            ("Previous epoch", "Step the epoch-by-epoch fit back", lambda: self.query_one(ChartsPanel).action_epoch(-1)),
+            ("Show solution", f"The reference answer to the current blank, after a check ({keys.display(keys.REVEAL)})", self.action_reveal),
+            ("Reset lesson", f"Start this lesson over ({keys.display(keys.RESET)})", self.action_reset),
+            ("Cancel check", "Stop the running check (escape)", self.action_cancel_check),
+            ("Back to the lessons", "The lesson list (escape)", self.action_back),
+        ]
+
+
+def _code_spans(text: str, style: str) -> Content:
+    parts = []
+    for k, chunk in enumerate(text.split("`")):
+        if chunk:
+            parts.append(Content.styled(chunk, f"{style} bold" if k % 2 else style))
+    return Content("").join(parts)

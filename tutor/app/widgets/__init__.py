@@ -1,0 +1,1 @@
+"""Reusable widgets: the code view with its blanks, and the charts panel over one plot widget."""
