@@ -128,4 +128,5 @@ x = {{x: np.mean(undefined_name)}}
 def test_check_builtin_lessons_pass():
     out = tutor("check", "lessons")
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "2/2 lessons pass" in out.stdout
+    n = len(list((Path(__file__).resolve().parent.parent / "lessons").glob("*.md")))
+    assert n >= 12 and f"{n}/{n} lessons pass" in out.stdout

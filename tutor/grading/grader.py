@@ -374,7 +374,8 @@ class Grader:
                 culprit = by_index.get(idx) if idx is not None else None
                 if culprit is None and learner_res.error is not None and learner_res.error.line:
                     culprit = lp.origin(learner_res.error.line)[0]
-                if culprit in valid and culprit not in results:
+                # An answer identical to the reference cannot be the cause: the error comes from another blank.
+                if culprit in valid and culprit not in results and normalize(valid[culprit]) != normalize(lesson.blanks[culprit].answer):
                     results[culprit] = _result(lesson.blanks[culprit], diag_status(learner_res, culprit))
                 run_diag = diag_status(learner_res, culprit)
         todo = [n for n in stmts + unreached if n not in results]
@@ -408,6 +409,8 @@ class Grader:
                     d = from_trace(name, trace, sizes) if trace is not None else None
                     if d is not None:
                         results[name] = _result(lesson.blanks[name], d)
+            if all(r.verdict == "correct" for r in results.values()):
+                self._isolate_expressions(lesson, valid, exprs, results, ref, tolerances, loss_exprs, sizes, diag_status)
             if all(r.verdict == "correct" for r in results.values()) and learner_res is not None:
                 report.notes.append(f"Your whole program does not reproduce the reference run: {run_diag.message}")
         report.blanks = {n: results[n] for n in names if n in results}
@@ -415,6 +418,28 @@ class Grader:
             if n not in report.blanks:
                 report.blanks[n] = _result(lesson.blanks[n], Diagnosis("wrong_value", f"`{n}` could not be checked."))
         return report
+
+    def _isolate_expressions(
+        self, lesson: Lesson, valid: dict[str, str], exprs: list[str], results: dict[str, BlankResult],
+        ref: RunResult, tolerances: Any, loss_exprs: Any, sizes: list[int], diag_status: Callable[[RunResult, str | None], Diagnosis],
+    ) -> None:
+        """An expression can equal the reference's value and still behave differently (`2 * nn.Sequential(...)`
+        repeats the layers but holds the same parameters): when the run differs and no blank explains it,
+        run each rewritten expression blank alone in the reference program."""
+        suspects = [n for n in exprs if normalize(valid[n]) != normalize(lesson.blanks[n].answer)]
+        if not suspects:
+            return
+        jobs = []
+        for name in suspects:
+            p = programs.build(lesson, answers=valid, learner={name})
+            jobs.append((self._job(lesson, f"isolate:{name}", p), p))
+        for name, res in zip(suspects, self._run(jobs)):
+            if res.status == "ok":
+                d = compare_runs(name, ref.captures, res.captures, tolerances, loss_exprs=loss_exprs, sizes=sizes)
+            else:
+                d = diag_status(res, name)
+            if d is not None:
+                results[name] = _result(lesson.blanks[name], d)
 
 
 def _no_error():
