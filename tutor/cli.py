@@ -41,10 +41,13 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("lesson", help="lesson id or file name")
     s.add_argument("--answers", nargs="+", required=True, metavar="FILE", help="one or more answers files")
     s.add_argument("--json", action="store_true", help="one JSON object per answers file, one per line")
+    s.add_argument("--require-isolation", action="store_true", help="refuse to run unless every sandbox layer is active")
     s = sub.add_parser("check", parents=[common], help="for instructors: parse lessons, run references, try wrong answers")
     s.add_argument("paths", nargs="*", metavar="PATH", help="lesson files or folders (default: the lessons folder)")
     s.add_argument("--json", action="store_true", help="print JSON")
-    sub.add_parser("doctor", parents=[common], help="which sandbox layers are active on this machine")
+    s.add_argument("--require-isolation", action="store_true", help="refuse to run unless every sandbox layer is active")
+    s = sub.add_parser("doctor", parents=[common], help="which sandbox layers are active on this machine")
+    s.add_argument("--require-isolation", action="store_true", help="exit 1 unless every sandbox layer is active")
     return p
 
 
@@ -128,12 +131,18 @@ def read_answers(path: Path, lesson: Lesson) -> tuple[dict[str, str], list[str]]
     return answers, warnings
 
 
-def _make_grader(lessons: list[Lesson]):
+def _make_grader(lessons: list[Lesson], require_isolation: bool = False):
     from tutor.grading.grader import Grader
-    from tutor.sandbox import Evaluator
+    from tutor.sandbox import Evaluator, EvaluatorError
 
     preload = ("numpy", "torch") if any(l.framework == "torch" for l in lessons) else ("numpy",)
-    evaluator = Evaluator(preload=preload)
+    evaluator = Evaluator(preload=preload, require_isolation=require_isolation)
+    if require_isolation:
+        try:
+            evaluator.start(wait=True)  # refuses, with one sentence, when a layer is missing
+        except EvaluatorError as exc:
+            evaluator.close()
+            raise UsageError(str(exc)) from None
     return Grader(evaluator), evaluator
 
 
@@ -144,7 +153,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
     from tutor.grading.grader import LessonRunError
 
     lesson = _find(args, args.lesson)
-    grader, evaluator = _make_grader([lesson])
+    grader, evaluator = _make_grader([lesson], args.require_isolation)
     status = EXIT_OK
     try:
         for file in args.answers:
@@ -201,7 +210,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(line, file=sys.stderr)
         print(f"tutor check: {len(problems)} problem(s) in the lesson files; nothing was run", file=sys.stderr)
         return EXIT_USAGE
-    grader, evaluator = _make_grader(lessons)
+    grader, evaluator = _make_grader(lessons, args.require_isolation)
     try:
         reports = check_lessons(grader, lessons, progress=None if args.json else _out)
     finally:
@@ -217,16 +226,55 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from tutor.sandbox import Evaluator, active_layers
+    """The layers as the evaluator worker applies them to each run (probed there, not here)."""
+    from tutor.sandbox import Evaluator, EvaluatorError
 
-    _out("Sandbox layers on this machine:")
-    for name in active_layers():
-        _out(f"  active  {name}")
     with Evaluator(preload=("numpy",)) as ev:
+        try:
+            ev.start(wait=True)
+            info = ev.info()
+        except EvaluatorError as exc:
+            raise UsageError(str(exc)) from None
+        active = [x for x in info.get("layers") or [] if isinstance(x, str)]
+        missing = [x for x in info.get("missing_layers") or [] if isinstance(x, str)]
+        details = info.get("layer_details") if isinstance(info.get("layer_details"), dict) else {}
+        _out("Sandbox layers on this machine:")
+        for name in active:
+            more = details.get(name)
+            _out(f"  active   {name}" + (f" ({more})" if isinstance(more, str) and more else ""))
+        for name in missing:
+            _out(f"  MISSING  {name}")
         start = time.perf_counter()
         ev.run([{"id": "ping", "source": "x = 1\n", "names": ["np"], "timeout": 5.0}])
         _out(f"Evaluator: answers in {1000 * (time.perf_counter() - start):.0f} ms after start")
+    if missing:
+        _out(f"{len(missing)} layer(s) missing: runs here are less isolated; "
+             "an instructor can refuse such hosts with --require-isolation.")
+        if args.require_isolation:
+            return EXIT_FAILED
+    else:
+        _out("Every isolation layer is active.")
     return EXIT_OK
+
+
+def cmd_app(args: argparse.Namespace) -> int:
+    """`tutor` alone: the app, opening where the learner left off."""
+    from tutor.progress import ProgressError, ProgressStore
+
+    try:
+        store = ProgressStore.open()
+    except ProgressError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        from tutor.app.app import make_app
+
+        app = make_app(_lessons_dir(args), store)
+        app.run()
+    finally:
+        store.close()
+    for problem in app.lesson_problems:
+        print(problem, file=sys.stderr)
+    return app.return_code or EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -235,11 +283,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands: dict[str, Any] = {
         "list": cmd_list, "show": cmd_show, "grade": cmd_grade, "check": cmd_check, "doctor": cmd_doctor,
     }
-    command = args.command or "list"
-    if args.command is None:
-        args.json = False
     try:
-        return commands[command](args)
+        if args.command is None:
+            return cmd_app(args)
+        return commands[args.command](args)
     except LessonError as exc:
         for p in exc.problems:
             print(str(p), file=sys.stderr)
