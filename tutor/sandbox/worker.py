@@ -718,6 +718,25 @@ class Worker:
 def main(preload: Sequence[str] = ("numpy",), max_parallel: int | None = None,
          disabled: Sequence[str] = (), require_isolation: bool = False) -> None:
     """The worker's loop: frames on stdin/stdout until EOF or {"op": "exit"}."""
+    try:
+        _serve(preload, max_parallel, disabled, require_isolation)
+    finally:
+        _remove_own_scratch()
+
+
+def _remove_own_scratch() -> None:
+    """Remove the empty scratch folder the client made for this worker, in case the client died."""
+    try:
+        cwd = os.getcwd()
+        if os.path.basename(cwd).startswith("tutor-eval-"):
+            os.chdir("/")
+            os.chmod(cwd, 0o700)
+            os.rmdir(cwd)
+    except OSError:
+        pass
+
+
+def _serve(preload: Sequence[str], max_parallel: int | None, disabled: Sequence[str], require_isolation: bool) -> None:
     frames_out = os.dup(1)
     os.set_inheritable(frames_out, False)
     os.dup2(2, 1)  # stray C-level writes to fd 1 go to stderr, never into the frame stream
