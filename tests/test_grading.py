@@ -6,28 +6,7 @@ import time
 
 import pytest
 
-from tutor.grading.grader import Grader
-from tutor.lesson import find_lesson, load_lessons
-from tutor.paths import builtin_lessons_dir
-from tutor.sandbox import Evaluator
-
-
-@pytest.fixture(scope="module")
-def lessons():
-    return load_lessons(builtin_lessons_dir())
-
-
-@pytest.fixture(scope="module")
-def grader():
-    ev = Evaluator(preload=("numpy", "torch"))
-    yield Grader(ev)
-    ev.close()
-
-
-def lesson(lessons, key):
-    found = find_lesson(lessons, key)
-    assert found is not None
-    return found
+from lesson_checks import lesson
 
 
 def grade_one(grader, lesson, blank, text):

@@ -12,10 +12,9 @@ import numpy as np
 import pytest
 
 from tutor import datasets
-from tutor.grading.grader import Grader
 from tutor.lesson import find_lesson, load_lessons
 from tutor.paths import builtin_lessons_dir
-from tutor.sandbox import Evaluator
+from lesson_checks import captured
 
 
 @pytest.fixture(scope="module")
@@ -23,19 +22,6 @@ def les():
     found = find_lesson(load_lessons(builtin_lessons_dir()), "digits-lr-vs-mlp")
     assert found is not None
     return found
-
-
-@pytest.fixture(scope="module")
-def grader():
-    ev = Evaluator(preload=("numpy", "torch"))
-    yield Grader(ev)
-    ev.close()
-
-
-def captured(grader, les, step, expr):
-    value = grader.reference(les).captures[str(step)][expr]
-    assert value.array is not None, (expr, value)
-    return value.array
 
 
 def test_digits_reference_figures(grader, les):

@@ -8,10 +8,9 @@ from __future__ import annotations
 import pytest
 
 from tutor.grading.diagnose import compare_runs
-from tutor.grading.grader import Grader
 from tutor.lesson import find_lesson, load_lessons
 from tutor.paths import builtin_lessons_dir
-from tutor.sandbox import Evaluator
+from lesson_checks import captured
 from tutor.sandbox.results import Value
 
 
@@ -20,19 +19,6 @@ def les():
     found = find_lesson(load_lessons(builtin_lessons_dir()), "mlp-regression")
     assert found is not None
     return found
-
-
-@pytest.fixture(scope="module")
-def grader():
-    ev = Evaluator(preload=("numpy", "torch"))
-    yield Grader(ev)
-    ev.close()
-
-
-def captured(grader, les, step, expr):
-    value = grader.reference(les).captures[str(step)][expr]
-    assert value.array is not None, (expr, value)
-    return value.array
 
 
 def test_mlp_reference_figures_and_time_budget(grader, les):
