@@ -390,15 +390,7 @@ class Grader:
             if iso:
                 if cancelled():
                     raise Cancelled()
-                jobs = []
-                for name in iso:
-                    p = programs.build(lesson, answers=valid, learner={name})
-                    jobs.append((self._job(lesson, f"isolate:{name}", p), p))
-                for name, res in zip(iso, self._run(jobs)):
-                    if res.status == "ok":
-                        d = compare_runs(name, ref.captures, res.captures, tolerances, loss_exprs=loss_exprs, sizes=sizes)
-                    else:
-                        d = diag_status(res, name)
+                for name, d in self._isolate(lesson, valid, iso, ref, tolerances, loss_exprs, sizes, diag_status).items():
                     results[name] = _result(lesson.blanks[name], d)
             if all(r.verdict == "correct" for r in results.values()) and exprs:
                 # Sampling may have skipped the calls where an expression goes wrong: compare them all.
@@ -427,19 +419,28 @@ class Grader:
         repeats the layers but holds the same parameters): when the run differs and no blank explains it,
         run each rewritten expression blank alone in the reference program."""
         suspects = [n for n in exprs if normalize(valid[n]) != normalize(lesson.blanks[n].answer)]
-        if not suspects:
-            return
-        jobs = []
-        for name in suspects:
-            p = programs.build(lesson, answers=valid, learner={name})
-            jobs.append((self._job(lesson, f"isolate:{name}", p), p))
-        for name, res in zip(suspects, self._run(jobs)):
-            if res.status == "ok":
-                d = compare_runs(name, ref.captures, res.captures, tolerances, loss_exprs=loss_exprs, sizes=sizes)
-            else:
-                d = diag_status(res, name)
+        for name, d in self._isolate(lesson, valid, suspects, ref, tolerances, loss_exprs, sizes, diag_status).items():
             if d is not None:
                 results[name] = _result(lesson.blanks[name], d)
+
+    def _isolate(
+        self, lesson: Lesson, valid: dict[str, str], names: list[str], ref: RunResult, tolerances: Any,
+        loss_exprs: Any, sizes: list[int], diag_status: Callable[[RunResult, str | None], Diagnosis],
+    ) -> dict[str, Diagnosis | None]:
+        """Isolation runs: the reference program with only one learner blank each, in parallel."""
+        if not names:
+            return {}
+        jobs = []
+        for name in names:
+            p = programs.build(lesson, answers=valid, learner={name})
+            jobs.append((self._job(lesson, f"isolate:{name}", p), p))
+        out: dict[str, Diagnosis | None] = {}
+        for name, res in zip(names, self._run(jobs)):
+            if res.status == "ok":
+                out[name] = compare_runs(name, ref.captures, res.captures, tolerances, loss_exprs=loss_exprs, sizes=sizes)
+            else:
+                out[name] = diag_status(res, name)
+        return out
 
 
 def _no_error():
