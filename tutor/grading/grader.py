@@ -130,13 +130,9 @@ def static_check(lesson: Lesson, blank: Blank, text: str | None) -> BlankResult 
             except (SyntaxError, ValueError, RecursionError, MemoryError):
                 stmt = None
             if stmt is not None:  # valid Python, but statements where a value belongs
-                violations = policy.check(stmt)
-                if violations:
-                    v = violations[0]
-                    return BlankResult(
-                        blank.name, blank.kind, blank.step, "error", "forbidden",
-                        f"`{blank.name}`: {v.message} (line {v.line}, column {v.col}).", line=v.line, col=v.col,
-                    )
+                bad = _forbidden(blank, stmt)
+                if bad is not None:
+                    return bad
                 return BlankResult(
                     blank.name, blank.kind, blank.step, "error", "syntax_error",
                     f"`{blank.name}` must be one expression (a value), not a statement: no `=`, `;` or keywords like `import` here.",
@@ -149,13 +145,9 @@ def static_check(lesson: Lesson, blank: Blank, text: str | None) -> BlankResult 
     except (ValueError, RecursionError, MemoryError) as exc:
         return _syntax(blank, 1, 1, str(exc) or "it cannot be read")
     if tree is not None:
-        violations = policy.check(tree)
-        if violations:
-            v = violations[0]
-            return BlankResult(
-                blank.name, blank.kind, blank.step, "error", "forbidden",
-                f"`{blank.name}`: {v.message} (line {v.line}, column {v.col}).", line=v.line, col=v.col,
-            )
+        bad = _forbidden(blank, tree)
+        if bad is not None:
+            return bad
     prog = programs.build(lesson, answers={blank.name: src}, learner={blank.name}, mark=False)
     try:
         compile(prog.source, "<check>", "exec", dont_inherit=True)
@@ -170,6 +162,18 @@ def static_check(lesson: Lesson, blank: Blank, text: str | None) -> BlankResult 
     except (ValueError, RecursionError, MemoryError) as exc:
         return _syntax(blank, 1, 1, str(exc) or "it cannot be read")
     return None
+
+
+def _forbidden(blank: Blank, tree: ast.AST) -> BlankResult | None:
+    """The first policy violation in a parsed answer as a `forbidden` verdict, or None."""
+    violations = policy.check(tree)
+    if not violations:
+        return None
+    v = violations[0]
+    return BlankResult(
+        blank.name, blank.kind, blank.step, "error", "forbidden",
+        f"`{blank.name}`: {v.message} (line {v.line}, column {v.col}).", line=v.line, col=v.col,
+    )
 
 
 def _syntax(blank: Blank, line: int, col: int, msg: str) -> BlankResult:
