@@ -10,7 +10,9 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+from sandbox_checks import settled_idle
 
 from tutor.sandbox import Evaluator, JobOutcome, active_layers, layers, wire, worker
 from tutor.sandbox.client import outcome_from
@@ -162,9 +164,15 @@ def test_jobs_in_one_request_run_in_parallel(ev: Evaluator) -> None:
     seen: list[int] = []
     stop = threading.Event()
 
-    def watch() -> None:  # how many children the worker has at once, sampled from /proc
-        while not stop.is_set():
-            seen.append(len(children_of(ev.pid)))
+    def running(pid: int) -> bool:
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "R"
+        except OSError:
+            return False
+
+    def watch() -> None:  # how many children of the worker run at once, sampled from /proc
+        while not stop.is_set():  # (not counting pre-forked children waiting for a job, or exiting ones)
+            seen.append(sum(running(c) for c in children_of(ev.pid)))
             time.sleep(0.02)
 
     watcher = threading.Thread(target=watch)
@@ -178,6 +186,26 @@ def test_jobs_in_one_request_run_in_parallel(ev: Evaluator) -> None:
     assert max(seen) == 2
     # Sequential runs would take 2x; the margin leaves room for other load on a shared 2-core host.
     assert both < 1.8 * single, (both, single)
+
+
+def test_a_streamed_run_sends_whole_lines_while_it_runs(ev: Evaluator) -> None:
+    spin = "x = 0\nfor i in range(n):\n    x += i\n"
+    n = 1
+    while True:  # about 0.4 s of pure Python compute
+        wall = run1(ev, f"n = {n}\n" + spin).header["wall"]
+        if wall > 0.3:
+            break
+        n = int(n * max(2.0, 0.4 / max(wall, 1e-4)))
+    src = f"n = {n}\nprint('first line')\nprint('half', end='')\n" + spin + "print(' a line')\n" + spin + "print('done')\n"
+    got: list[tuple[int, str, float]] = []
+    start = time.monotonic()
+    out_plain, out_streamed = ev.run([job(src, id="plain"), job(src, id="streamed", stream=True)],
+                                     on_output=lambda i, text: got.append((i, text, time.monotonic())))
+    end = time.monotonic()
+    assert out_plain.stdout == out_streamed.stdout == "first line\nhalf a line\ndone\n"
+    assert {i for i, _, _ in got} == {1}  # only the job that asked for it
+    assert got[0][1] == "first line\n" and got[0][2] < end - 0.3 * (end - start)  # well before the end
+    assert out_streamed.stdout.startswith("".join(text for _, text, _ in got))
 
 
 def test_torch_job_is_warm(ev: Evaluator) -> None:
@@ -201,7 +229,82 @@ def test_runs_are_seeded(ev: Evaluator) -> None:
 
 def test_every_child_is_reaped(ev: Evaluator) -> None:
     ev.run([job("x = 0\nwhile True:\n    x += 1\n", timeout=0.3), job("z = 1"), job("1/0")])
-    assert children_of(ev.pid) == []
+    idle = settled_idle(ev)
+    assert set(children_of(ev.pid)) == idle  # only the pre-forked children waiting for the next job
+
+
+# ---- the pool of pre-forked children ------------------------------------------------------------
+
+
+def test_pre_forked_children_wait_isolated_and_each_runs_one_job(ev: Evaluator) -> None:
+    before = settled_idle(ev)
+    assert len(before) == ev.info()["prefork"] >= 1
+    for pid in before:  # the job-independent layers are on while they wait
+        assert os.getsid(pid) == pid
+        if "namespaces" in ev.layers():
+            assert os.readlink(f"/proc/{pid}/ns/net") != os.readlink("/proc/self/ns/net")
+    assert run1(ev, "print(np.arange(4).sum())").stdout == "6\n"
+    after = settled_idle(ev)
+    used = before - after
+    assert len(used) == 1  # one job took one waiting child, which is gone now
+    assert not any(Path(f"/proc/{pid}").exists() for pid in used)
+
+
+def test_a_pre_seeded_child_draws_what_the_seed_gives(ev: Evaluator) -> None:
+    src = "print(repr(float(np.random.rand())), repr(float(np.random.randn())))"
+    for seed in (5, 5, 6, 0):  # the pool seeds its children with the last job's seed while they wait
+        settled_idle(ev)
+        rng = np.random.RandomState(seed)
+        expected = f"{float(rng.rand())!r} {float(rng.randn())!r}\n"
+        assert run1(ev, src, seed=seed).stdout == expected, seed
+
+
+def test_a_data_file_first_used_after_the_pool_was_forked(ev: Evaluator, tmp_path: Path) -> None:
+    settled_idle(ev)
+    csv = tmp_path / "fresh.csv"
+    csv.write_text("a,b\n1,2\n3,4\n5,6\n", encoding="utf-8")
+    data = {"A": {"csv": str(csv), "column": "a"}, "B": {"csv": str(csv), "columns": ["a", "b"]}}
+    for _ in range(2):  # first from a child forked before the worker had read the file, then after
+        out = run1(ev, "print(A.tolist(), B.shape, B.sum())", data=data)
+        assert out.stdout == "[1.0, 3.0, 5.0] (3, 2) 21.0\n", out
+
+
+def test_a_waiting_child_that_died_is_replaced(np_ev: Evaluator) -> None:
+    idle = settled_idle(np_ev)
+    for pid in idle:
+        os.kill(pid, signal.SIGKILL)
+    time.sleep(0.1)
+    outs = np_ev.run([job("print(1)"), job("print(2)")])
+    assert [o.stdout for o in outs] == ["1\n", "2\n"] and all(o.status == "ok" for o in outs)
+
+
+def test_the_whole_output_arrives_when_the_reply_does_not_wait_for_the_exit(ev: Evaluator) -> None:
+    src = "for i in range(3000):\n    print('line', i, 'x' * 10)\n"
+    for _ in range(5):
+        settled_idle(ev)
+        out = run1(ev, src)
+        lines = out.stdout.splitlines()
+        assert len(lines) == 3000 and lines[-1] == "line 2999 xxxxxxxxxx", lines[-3:]
+        assert out.status == "ok" and out.exit == 0 and not out.stdout_truncated
+
+
+def test_closing_the_evaluator_ends_its_waiting_children() -> None:
+    e = Evaluator(preload=("numpy",))
+    e.start(wait=True)
+    idle = settled_idle(e)
+    assert idle
+    e.close()
+    deadline = time.monotonic() + 5
+    while any(Path(f"/proc/{pid}").exists() for pid in idle) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not any(Path(f"/proc/{pid}").exists() for pid in idle)
+
+
+def test_without_prefork_no_child_waits() -> None:
+    with Evaluator(preload=("numpy",), prefork=False) as e:
+        assert run1(e, "print(3)").stdout == "3\n"
+        assert e.info()["prefork"] == 0 and e.info()["idle"] == []
+        assert children_of(e.pid) == []
 
 
 def test_layers_are_reported(ev: Evaluator) -> None:

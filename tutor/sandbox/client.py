@@ -38,7 +38,7 @@ import time
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Sequence
+from typing import IO, Any, Callable, Sequence
 
 from tutor.sandbox import wire
 
@@ -96,11 +96,11 @@ def worker_env() -> dict[str, str]:
 
 
 def bootstrap(preload: Sequence[str], max_parallel: int | None, disabled: Sequence[str] = (),
-              require_isolation: bool = False) -> str:
+              require_isolation: bool = False, prefork: bool = True) -> str:
     return (
         f"import sys; sys.path.insert(0, {_PACKAGE_PARENT!r}); "
         f"from tutor.sandbox.worker import main; "
-        f"main({list(preload)!r}, {max_parallel!r}, {list(disabled)!r}, {bool(require_isolation)!r})"
+        f"main({list(preload)!r}, {max_parallel!r}, {list(disabled)!r}, {bool(require_isolation)!r}, {bool(prefork)!r})"
     )
 
 
@@ -108,7 +108,7 @@ class _Proc:
     """One worker process and its pipes."""
 
     def __init__(self, preload: Sequence[str], max_parallel: int | None, stderr: str | None,
-                 disabled: Sequence[str] = (), require_isolation: bool = False) -> None:
+                 disabled: Sequence[str] = (), require_isolation: bool = False, prefork: bool = True) -> None:
         self.log: IO[bytes] = open(stderr, "ab") if stderr else tempfile.TemporaryFile()
         # The runs' working directory: empty and read-only, so a relative path names nothing of ours
         # (the Landlock layer denies every write; without it, root could still create empty files here).
@@ -116,7 +116,7 @@ class _Proc:
         os.chmod(self.scratch, 0o555)
         try:
             self.popen = subprocess.Popen(
-                [sys.executable, "-P", "-c", bootstrap(preload, max_parallel, disabled, require_isolation)],
+                [sys.executable, "-P", "-c", bootstrap(preload, max_parallel, disabled, require_isolation, prefork)],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=self.log,
@@ -306,6 +306,7 @@ class Evaluator:
         stderr: str | None = None,
         require_isolation: bool = False,
         disable_layers: Sequence[str] = (),
+        prefork: bool = True,
     ) -> None:
         unknown = set(preload) - {"numpy", "torch"}
         if unknown:
@@ -318,6 +319,9 @@ class Evaluator:
         # EvaluatorError with one sentence and the worker refuses every job with the same sentence.
         self.require_isolation = require_isolation
         self.disable_layers = tuple(disable_layers)  # layers treated as missing: simulates a degraded host
+        # The worker pre-forks isolated children while idle, so an answer does not wait for fork and the
+        # job-independent layers; prefork=False forks each child when its job arrives (benchmarks compare).
+        self.prefork = bool(prefork)
         self._lock = threading.RLock()
         self._box: list[_Proc | None] = [None]
         self._finalizer = weakref.finalize(self, _stop_box, self._box)
@@ -349,7 +353,7 @@ class Evaluator:
         if proc is None:
             try:
                 proc = self._box[0] = _Proc(self.preload, self.max_parallel, self.stderr,
-                                            self.disable_layers, self.require_isolation)
+                                            self.disable_layers, self.require_isolation, self.prefork)
             except OSError as exc:
                 raise _WorkerGone(f"the evaluator worker could not be started ({exc})") from None
         return proc
@@ -411,8 +415,10 @@ class Evaluator:
                 _stop_box(self._box)
                 return False
 
-    def run(self, jobs: list[dict]) -> list[JobOutcome]:
-        """Run the jobs (in parallel in the worker); one outcome per job, in order."""
+    def run(self, jobs: list[dict], on_output: Callable[[int, str], None] | None = None) -> list[JobOutcome]:
+        """Run the jobs (in parallel in the worker); one outcome per job, in order. For jobs marked
+        ``"stream": True``, `on_output(index, text)` gets their output, whole lines, while they run
+        (called in this thread; what it raises is ignored)."""
         jobs = list(jobs)
         if not jobs:
             return []
@@ -420,11 +426,16 @@ class Evaluator:
         with self._lock:
             for attempt in (0, 1):
                 try:
-                    proc, head = self._request({"op": "run", "jobs": jobs}, budget)
+                    deadline = _now() + budget
+                    proc = self._ready()
+                    proc.send({"op": "run", "jobs": jobs})
+                    head = proc.recv_json(deadline)
+                    while "output" in head and "results" not in head:
+                        _deliver(on_output, head["output"], len(jobs))
+                        head = proc.recv_json(deadline)
                     replies = head.get("results")
                     if not isinstance(replies, list) or len(replies) != len(jobs):
                         raise _WorkerGone(f"the evaluator worker answered badly: {str(head.get('error', head))[:200]}")
-                    deadline = _now() + budget
                     blobs = [proc.recv(deadline) for _ in jobs]
                     return [outcome_from(j, r, b) for j, r, b in zip(jobs, replies, blobs)]
                 except _WorkerGone as exc:
@@ -435,6 +446,18 @@ class Evaluator:
                     _stop_box(self._box)
                     return [_failed(j, str(exc)) for j in jobs]
         raise AssertionError("unreachable")
+
+
+def _deliver(on_output: Callable[[int, str], None] | None, frame: Any, n: int) -> None:
+    """Hand one output frame to the caller's callback, if it is well formed."""
+    if on_output is None or not isinstance(frame, dict):
+        return
+    index, text = frame.get("job"), frame.get("text")
+    if isinstance(index, int) and not isinstance(index, bool) and 0 <= index < n and isinstance(text, str) and text:
+        try:
+            on_output(index, wire.clean_output(text))
+        except Exception:  # noqa: BLE001 - the caller's display must not break the protocol
+            pass
 
 
 def _job_timeout(job: Any) -> float:

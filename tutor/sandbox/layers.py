@@ -485,10 +485,29 @@ def prepared_fds() -> tuple[int, ...]:
     return tuple(layer.fd for layer in LAYERS if isinstance(layer, Landlock) and layer.fd is not None)
 
 
-def apply_all(ctx: Context) -> None:
-    """Apply every available layer in order; raise LayerFailed on the first that fails."""
-    for index, (layer, ok) in enumerate(zip(LAYERS, _availability())):
-        if not ok:
+# The layers that do not depend on the job: a pre-forked child applies these while it waits for one
+# (the worker's idle time), and the rest, in order, once the job has arrived.
+JOB_INDEPENDENT = ("session", "die-with-parent", "stdio", "environment", "namespaces")
+
+
+def job_independent_count() -> int:
+    """How many layers, from the first, do not depend on the job (they are applied before it arrives)."""
+    n = 0
+    for layer in LAYERS:
+        if layer.name not in JOB_INDEPENDENT:
+            break
+        n += 1
+    return n
+
+
+def apply_all(ctx: Context, start: int = 0, stop: int | None = None) -> None:
+    """Apply every available layer in order (those from index `start` up to `stop` when given);
+    raise LayerFailed on the first that fails."""
+    avail = _availability()
+    end = len(LAYERS) if stop is None else min(stop, len(LAYERS))
+    for index in range(start, end):
+        layer = LAYERS[index]
+        if not avail[index]:
             continue
         try:
             layer.apply(ctx)

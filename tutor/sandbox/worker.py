@@ -5,7 +5,9 @@ big-endian length + payload) on stdin/stdout and writes nothing else to stdout (
 warnings go to stderr). Requests are JSON:
 
 - ``{"op": "run", "jobs": [job, ...]}`` -> one JSON frame ``{"results": [reply, ...]}`` then one
-  binary frame per job with the child's result blob, relayed untouched (possibly empty);
+  binary frame per job with the child's result blob, relayed untouched (possibly empty); before
+  them, for jobs with ``"stream": true``, frames ``{"output": {"job": index, "text": ...}}`` with
+  the run's output so far (whole lines, cleaned), so a long run shows progress while it trains;
 - ``{"op": "ping"}`` -> ``{"ok": true}``; ``{"op": "info"}`` -> layers, versions, pid;
 - ``{"op": "exit"}`` -> ``{"ok": true}``, then the worker exits. EOF on stdin also ends it.
 
@@ -42,6 +44,7 @@ import math
 import mmap
 import os
 import random
+import select
 import selectors
 import signal
 import struct
@@ -53,6 +56,9 @@ from typing import Any, Sequence
 from tutor.sandbox import layers, wire
 
 OUTPUT_CAP = 64 * 1024
+STREAM_EVERY = 0.1  # seconds between two output frames of one streamed run
+IDLE_BEFORE_PREFORK = 0.05  # seconds without a request before the worker pre-forks
+POOL_SIZE = 2  # pre-forked children at most (a grade runs two jobs at once; more would only hold memory)
 RESULT_CAP = wire.MAX_BYTES
 FRAME_MAX = wire.MAX_BYTES + 16 * 1024 * 1024
 DEFAULT_TIMEOUT = 5.0
@@ -96,6 +102,10 @@ torch.manual_seed(0); torch.rand(3); torch.randn(3); torch.randperm(3); torch.ra
 
 # Exit codes of the child's own machinery (the program itself cannot choose an exit code: it has no
 # sys, no os, and runtime.execute turns whatever it raises into a result).
+# The child's marker after its whole result is written: the worker replies without waiting for the
+# exit (a forked copy of a torch-sized worker takes ~10 ms to tear down), and reaps it later.
+DONE = -2
+
 EXIT_SETUP = 120
 EXIT_RUNTIME = 121
 EXIT_ENCODE = 122
@@ -160,24 +170,28 @@ def json_frame(fd: int, obj: Any) -> None:
 
 
 class Marker:
-    """The blank the child is running, in an anonymous shared page the worker reads after the child ends."""
+    """The blank the child is running, in an anonymous shared page the worker reads after the child ends.
+
+    `view[0] = i` is the fast way to set it (the runtime's hooks do that on every blank call)."""
 
     def __init__(self) -> None:
         self._map = mmap.mmap(-1, mmap.PAGESIZE)
-        self.set(None)
+        self.view = memoryview(self._map).cast("q")
+        self.view[0] = -1
 
     def set(self, i: int | None) -> None:
         try:
             value = -1 if i is None else int(i)
-            struct.pack_into("<q", self._map, 0, value if value >= 0 else -1)
-        except (ValueError, TypeError, OverflowError, struct.error):
-            struct.pack_into("<q", self._map, 0, -1)
+            self.view[0] = value if 0 <= value < 2**62 else -1
+        except (ValueError, TypeError, OverflowError):
+            self.view[0] = -1
 
     def get(self) -> int | None:
-        (value,) = struct.unpack_from("<q", self._map, 0)
+        value = self.view[0]
         return value if value >= 0 else None
 
     def close(self) -> None:
+        self.view.release()
         self._map.close()
 
 
@@ -274,6 +288,15 @@ def _error_blob(message: str) -> bytes:
     return wire.encode({"status": "error", "error": {"type": "SandboxError", "message": message}, "setup": True}, [])
 
 
+def _layer_failed(exc: layers.LayerFailed) -> int:
+    """In the child: say which layer failed (on its stderr, the capture pipe) and pick the exit code."""
+    try:
+        os.write(2, f"tutor sandbox: {exc}\n".encode("utf-8", "replace"))
+    except OSError:
+        pass
+    return layers.EXIT_LAYER_BASE + exc.index
+
+
 class SetupError(Exception):
     """A job cannot be prepared; the message is the sentence the learner or instructor sees."""
 
@@ -294,6 +317,22 @@ class _Child:
     res: bytearray = field(default_factory=bytearray)
     killed_for: str | None = None
     exited: bool = False
+    done: bool = False  # the child sent its whole result and said so (DONE in its marker)
+    stream: bool = False  # send its output, whole lines, while it runs
+    streamed: int = 0  # bytes of `out` sent so far
+    last_emit: float = 0.0
+
+
+@dataclass
+class _Idle:
+    """A pre-forked child: its job-independent layers applied, blocked reading its job from `job_fd`."""
+
+    pid: int
+    job_fd: int
+    out_fd: int
+    res_fd: int
+    pidfd: int | None
+    marker: Marker
 
 
 # ---- the worker ---------------------------------------------------------------------------------
@@ -301,7 +340,7 @@ class _Child:
 
 class Worker:
     def __init__(self, preload: Sequence[str] = ("numpy",), max_parallel: int | None = None,
-                 disabled: Sequence[str] = (), require_isolation: bool = False) -> None:
+                 disabled: Sequence[str] = (), require_isolation: bool = False, prefork: bool = True) -> None:
         layers.disable(disabled)
         # Probed and prepared here, once, before numpy and torch start any thread (the namespace probe
         # forks), so children only apply them.
@@ -309,6 +348,14 @@ class Worker:
         self.keep_fds = layers.prepared_fds()
         self.require_isolation = require_isolation
         self.max_parallel = max(1, int(max_parallel)) if max_parallel else default_parallel()
+        # Pre-forked children (as many as run at once), made while the worker waits for a request, so an
+        # answer does not wait for fork and the job-independent layers (see `refill`).
+        self.prefork = bool(prefork)
+        self.pool_size = min(POOL_SIZE, self.max_parallel) if prefork else 0
+        self._idle: list[_Idle] = []
+        self._next_seed = 0  # what pre-forked children seed their generators with while they wait
+        self._dying: list[int] = []  # children that sent their result and were killed, not yet reaped
+        self._pre_layers = layers.job_independent_count()
         self.torch_error: str | None = None
         self._csv: dict[str, tuple[tuple[int, int], dict[str, Any]]] = {}
         import numpy
@@ -391,6 +438,8 @@ class Worker:
             "torch_error": self.torch_error,
             "python": sys.version.split()[0],
             "max_parallel": self.max_parallel,
+            "prefork": self.pool_size,
+            "idle": [i.pid for i in self._idle],  # the pre-forked children waiting for a job now
         }
 
     # ---- jobs -----------------------------------------------------------------------------------
@@ -444,6 +493,7 @@ class Worker:
         if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**32:
             raise SetupError(f"the job's seed {seed!r} is not a whole number from 0 to 2**32 - 1")
         job["seed"] = seed
+        self._next_seed = seed
         names = job.get("names") or []
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise SetupError("the job's names are not a list of strings")
@@ -469,7 +519,10 @@ class Worker:
             data[str(var)] = columns[src["column"]]
         return job, data
 
-    def run(self, jobs: list[Any]) -> list[tuple[dict, bytes]]:
+    def run(self, jobs: list[Any], emit: Any = None) -> list[tuple[dict, bytes]]:
+        """Run the jobs, at most max_parallel at once; (reply, blob) per job, in order. For a job with
+        ``"stream": true``, `emit` gets ``{"output": {"job": index, "text": ...}}`` while it runs:
+        whole lines of its output (cleaned, within the output cap), at most every STREAM_EVERY s."""
         results: list[tuple[dict, bytes] | None] = [None] * len(jobs)
         pending: collections.deque[tuple[int, dict, dict]] = collections.deque()
         for i, job in enumerate(jobs):
@@ -493,6 +546,7 @@ class Worker:
                         msg = f"the run could not be started ({exc.strerror or exc})"
                         results[i] = (self._reply(job.get("id"), "crashed", None, None, None, "", False, 0.0, msg), b"")
                         continue
+                    child.stream = emit is not None and job.get("stream") is True
                     running[child.pid] = child
                 if not running:
                     continue
@@ -500,9 +554,14 @@ class Worker:
                 wait = max(0.0, min(live) - time.monotonic()) if live else 0.05
                 if any(c.pidfd is None for c in running.values()):
                     wait = min(wait, 0.005)
+                if any(c.stream and len(c.out) > c.streamed for c in running.values()):
+                    wait = min(wait, STREAM_EVERY)
                 for key, _ in sel.select(min(wait, 1.0)):
                     self._on_ready(key.data, key.fd, sel)
                 now = time.monotonic()
+                for child in running.values():
+                    if child.stream and now - child.last_emit >= STREAM_EVERY:
+                        self._stream(child, emit, now)
                 for child in list(running.values()):
                     if child.killed_for is None and now >= child.deadline:
                         child.killed_for = "timeout"
@@ -524,6 +583,17 @@ class Worker:
         return [r if r is not None else ({}, b"") for r in results]
 
     @staticmethod
+    def _stream(child: _Child, emit: Any, now: float) -> None:
+        """Send the child's new whole lines of output (a line's bytes never end inside a character)."""
+        end = child.out.rfind(b"\n", child.streamed)
+        if end < 0:
+            return
+        chunk = bytes(child.out[child.streamed : end + 1])
+        child.streamed = end + 1
+        child.last_emit = now
+        emit({"output": {"job": child.index, "text": wire.clean_output(chunk.decode("utf-8", "replace"))}})
+
+    @staticmethod
     def _has_exited(pid: int) -> bool:
         try:
             return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
@@ -531,44 +601,22 @@ class Worker:
             return True
 
     def _spawn(self, index: int, job: dict, data: dict, running: dict[int, _Child], sel: selectors.BaseSelector) -> _Child:
-        marker = Marker()
-        out_r, out_w = os.pipe()
-        res_r, res_w = os.pipe()
-        ctx = layers.Context(
-            worker_pid=os.getpid(),
-            capture_fd=out_w,
-            result_fd=res_w,
-            timeout=job["timeout"],
-            memory_mb=job["memory_mb"] if "memory_mb" in job else DEFAULT_MEMORY_MB,
-            base_vm_bytes=vm_size_bytes(),
-            output_cap=OUTPUT_CAP,
-            keep_fds=self.keep_fds,
-        )
-        sys.stderr.flush()
+        """A child running `job`: a pre-forked one when one is waiting, else a new fork."""
+        idle = self._take_idle()
         start = time.monotonic()
-        try:
-            pid = os.fork()
-        except OSError:
-            for fd in (out_r, out_w, res_r, res_w):
-                os.close(fd)
-            marker.close()
-            raise
-        if pid == 0:  # the child: never returns
-            code = EXIT_UNEXPECTED
+        if idle is not None:
             try:
-                for other in running.values():
-                    other.marker.close()
-                code = self._child(job, data, marker, ctx)
-            finally:
-                os._exit(code)
-        os.close(out_w)
-        os.close(res_w)
-        os.set_blocking(out_r, False)
-        os.set_blocking(res_r, False)
-        try:
-            pidfd = os.pidfd_open(pid)
-        except (AttributeError, OSError):
-            pidfd = None
+                write_frame(idle.job_fd, json.dumps(job, allow_nan=False, separators=(",", ":")).encode("utf-8"))
+                os.close(idle.job_fd)
+                idle.job_fd = -1
+            except (OSError, ValueError, TypeError):
+                self._discard(idle)
+                idle = None
+        if idle is not None:
+            pid, out_r, res_r, pidfd, marker = idle.pid, idle.out_fd, idle.res_fd, idle.pidfd, idle.marker
+        else:
+            start = time.monotonic()
+            pid, out_r, res_r, pidfd, marker, _ = self._fork([c.marker for c in running.values()], job, data)
         child = _Child(index, job.get("id"), pid, out_r, res_r, pidfd, marker, start, start + job["timeout"])
         sel.register(out_r, selectors.EVENT_READ, child)
         sel.register(res_r, selectors.EVENT_READ, child)
@@ -576,22 +624,176 @@ class Worker:
             sel.register(pidfd, selectors.EVENT_READ, child)
         return child
 
-    def _child(self, job: dict, data: dict, marker: Marker, ctx: layers.Context) -> int:
-        """Runs in the forked child; returns the exit code (0 once the result is written)."""
+    def _fork(self, others: list[Marker], job: dict | None, data: dict | None) -> tuple[int, int, int, int | None, Marker, int | None]:
+        """Fork a child that runs `job`, or, with job None, a pre-forked child that waits for its job on
+        a pipe. (pid, output fd, result fd, pidfd, marker, the job pipe's write end or None)."""
+        marker = Marker()
+        out_r, out_w = os.pipe()
+        res_r, res_w = os.pipe()
+        job_r, job_w = os.pipe() if job is None else (None, None)
+        ctx = layers.Context(
+            worker_pid=os.getpid(),
+            capture_fd=out_w,
+            result_fd=res_w,
+            timeout=job["timeout"] if job is not None else DEFAULT_TIMEOUT,
+            memory_mb=job.get("memory_mb", DEFAULT_MEMORY_MB) if job is not None else DEFAULT_MEMORY_MB,
+            base_vm_bytes=vm_size_bytes(),
+            output_cap=OUTPUT_CAP,
+            keep_fds=self.keep_fds,
+        )
+        others = others + [i.marker for i in self._idle]
+        sys.stderr.flush()
         try:
-            layers.apply_all(ctx)
-        except layers.LayerFailed as exc:
+            pid = os.fork()
+        except OSError:
+            for fd in (out_r, out_w, res_r, res_w, job_r, job_w):
+                if fd is not None:
+                    os.close(fd)
+            marker.close()
+            raise
+        if pid == 0:  # the child: never returns
+            code = EXIT_UNEXPECTED
             try:
-                os.write(2, f"tutor sandbox: {exc}\n".encode("utf-8", "replace"))
-            except OSError:
-                pass
-            return layers.EXIT_LAYER_BASE + exc.index
+                for other in others:
+                    other.close()
+                if job is None:
+                    os.close(job_w)
+                    code = self._pooled_child(job_r, marker, ctx)
+                else:
+                    code = self._child(job, data or {}, marker, ctx)
+            finally:
+                os._exit(code)
+        os.close(out_w)
+        os.close(res_w)
+        if job_r is not None:
+            os.close(job_r)
+        os.set_blocking(out_r, False)
+        os.set_blocking(res_r, False)
         try:
-            seed = job["seed"]
-            random.seed(seed)
-            self.np.random.seed(seed)
-            if self.torch is not None:
-                self.torch.manual_seed(seed)
+            pidfd = os.pidfd_open(pid)
+        except (AttributeError, OSError):
+            pidfd = None
+        return pid, out_r, res_r, pidfd, marker, job_w
+
+    # ---- the pool of pre-forked children --------------------------------------------------------
+    def refill(self, busy: Any = None) -> None:
+        """Pre-fork children until `max_parallel` wait for a job, stopping early when `busy()` says a
+        request has arrived (it is served first; the pool fills again after it)."""
+        if self.require_isolation and layers.missing_layers(self.layers):
+            self.pool_size = 0
+            return  # every job is refused: nothing will run
+        self.reap_dying(block=False)
+        while len(self._idle) < self.pool_size:
+            if busy is not None and busy():
+                return
+            try:
+                pid, out_r, res_r, pidfd, marker, job_w = self._fork([], None, None)
+            except OSError:
+                return
+            self._idle.append(_Idle(pid, job_w, out_r, res_r, pidfd, marker))
+
+    def reap_dying(self, block: bool = True) -> None:
+        """Reap the children that replied early (see DONE); with block, wait for each to be gone."""
+        left = []
+        for pid in self._dying:
+            try:
+                done, _ = os.waitpid(pid, 0 if block else os.WNOHANG)
+            except ChildProcessError:
+                continue
+            if not done:
+                left.append(pid)
+        self._dying = left
+
+    def _take_idle(self) -> _Idle | None:
+        while self._idle:
+            idle = self._idle.pop(0)
+            if not self._has_exited(idle.pid):
+                return idle
+            self._discard(idle)  # it failed a layer, or was killed, while it waited
+        return None
+
+    def _discard(self, idle: _Idle) -> None:
+        for fd in (idle.job_fd, idle.out_fd, idle.res_fd, idle.pidfd):
+            if fd is not None and fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        _kill_group(idle.pid)
+        try:
+            os.waitpid(idle.pid, 0)
+        except ChildProcessError:
+            pass
+        try:
+            idle.marker.close()
+        except (BufferError, ValueError):
+            pass
+
+    def close_pool(self) -> None:
+        """End every pre-forked child and reap every child (the worker is exiting)."""
+        while self._idle:
+            self._discard(self._idle.pop())
+        self.reap_dying()
+
+    def _pooled_child(self, job_fd: int, marker: Marker, ctx: layers.Context) -> int:
+        """Runs in a pre-forked child: the job-independent layers, then wait for the job, then the rest."""
+        if job_fd <= layers.RESULT_FD:  # keep it clear of the descriptors the stdio layer puts in place
+            import fcntl
+
+            job_fd = fcntl.fcntl(job_fd, fcntl.F_DUPFD_CLOEXEC, 10)
+        ctx.keep_fds = tuple(ctx.keep_fds) + (job_fd,)
+        try:
+            layers.apply_all(ctx, 0, self._pre_layers)
+        except layers.LayerFailed as exc:
+            return _layer_failed(exc)
+        seeded: int | None = None
+        try:
+            # Touch numpy's (and torch's) common paths here, in the idle time: a forked child pays a
+            # copy-on-write page fault the first time it writes to each page it shares with the worker.
+            self._warm_numpy()
+            seeded = self._next_seed  # most jobs reuse the last job's seed: seed now, not after the job comes
+            self._seed(seeded)
+        except BaseException:  # noqa: BLE001
+            seeded = None
+        try:
+            payload = read_frame(job_fd)
+        except (OSError, ValueError):
+            return EXIT_UNEXPECTED
+        if payload is None:
+            return 0  # the pool was closed: no job will come
+        os.close(job_fd)
+        try:
+            job, data = self.prepare(json.loads(payload))  # the worker prepared it already: cache hits here
+        except SetupError as exc:
+            try:
+                write_all(ctx.result_fd, _error_blob(str(exc)))
+                os.close(ctx.result_fd)
+            except OSError:
+                return EXIT_WRITE
+            return 0
+        except ValueError:
+            return EXIT_UNEXPECTED
+        ctx.timeout = job["timeout"]
+        ctx.memory_mb = job["memory_mb"] if "memory_mb" in job else DEFAULT_MEMORY_MB
+        return self._child(job, data, marker, ctx, first_layer=self._pre_layers, seeded=seeded)
+
+    def _seed(self, seed: int) -> None:
+        random.seed(seed)
+        self.np.random.seed(seed)
+        if self.torch is not None:
+            self.torch.manual_seed(seed)
+
+    def _child(self, job: dict, data: dict, marker: Marker, ctx: layers.Context, first_layer: int = 0,
+               seeded: int | None = None) -> int:
+        """Runs in the forked child, from layer `first_layer` on (the generators already seeded with
+        `seeded`, if not None); returns the exit code (0 once the result is written)."""
+        try:
+            layers.apply_all(ctx, first_layer)
+        except layers.LayerFailed as exc:
+            return _layer_failed(exc)
+        try:
+            if job["seed"] != seeded:
+                self._seed(job["seed"])
         except BaseException:  # noqa: BLE001
             return EXIT_SETUP
         try:
@@ -609,6 +811,7 @@ class Worker:
                 return EXIT_ENCODE
         try:
             write_all(ctx.result_fd, blob)
+            marker.view[0] = DONE  # before the close: the worker may reply as soon as it sees the end
             os.close(ctx.result_fd)
         except BaseException:  # noqa: BLE001
             return EXIT_WRITE
@@ -640,6 +843,8 @@ class Worker:
                     child.out_fd = None
                 else:
                     child.res_fd = None
+                    if child.killed_for is None and child.marker.view[0] == DONE:
+                        child.done = child.exited = True
                 return
             if fd == child.out_fd:
                 room = OUTPUT_CAP - len(child.out)
@@ -661,10 +866,17 @@ class Worker:
                 return
 
     def _finish(self, child: _Child, sel: selectors.BaseSelector) -> tuple[dict, bytes]:
-        # The child is a zombie now (pidfd readable or waitid said so): its group id is still reserved,
-        # so killing the group reaches anything it left behind and nothing else.
+        # The child is a zombie now (pidfd readable or waitid said so), or it has sent its whole result
+        # and is on its way out (done): either way its group id is still reserved, so killing the group
+        # reaches anything it left behind and nothing else.
         _kill_group(child.pid)
-        _, wait_status = os.waitpid(child.pid, 0)
+        if child.done:
+            # Tearing down a process the size of the worker takes longer than many runs: reply now
+            # and reap it later (reap_dying).
+            wait_status = 0
+            self._dying.append(child.pid)
+        else:
+            _, wait_status = os.waitpid(child.pid, 0)
         wall = time.monotonic() - child.start
         for fd in (child.out_fd, child.res_fd):
             if fd is not None:
@@ -716,10 +928,10 @@ class Worker:
 
 
 def main(preload: Sequence[str] = ("numpy",), max_parallel: int | None = None,
-         disabled: Sequence[str] = (), require_isolation: bool = False) -> None:
+         disabled: Sequence[str] = (), require_isolation: bool = False, prefork: bool = True) -> None:
     """The worker's loop: frames on stdin/stdout until EOF or {"op": "exit"}."""
     try:
-        _serve(preload, max_parallel, disabled, require_isolation)
+        _serve(preload, max_parallel, disabled, require_isolation, prefork)
     finally:
         _remove_own_scratch()
 
@@ -736,14 +948,35 @@ def _remove_own_scratch() -> None:
         pass
 
 
-def _serve(preload: Sequence[str], max_parallel: int | None, disabled: Sequence[str], require_isolation: bool) -> None:
+def _request_waiting(timeout: float = 0.0) -> bool:
+    """Has the client sent something that the worker has not read yet (waiting up to `timeout` s)?"""
+    try:
+        return bool(select.select([0], [], [], timeout)[0])
+    except (OSError, ValueError):
+        return True
+
+
+def _serve(preload: Sequence[str], max_parallel: int | None, disabled: Sequence[str], require_isolation: bool,
+           prefork: bool = True) -> None:
     frames_out = os.dup(1)
     os.set_inheritable(frames_out, False)
     os.dup2(2, 1)  # stray C-level writes to fd 1 go to stderr, never into the frame stream
     sys.stdout = sys.stderr
-    worker = Worker(preload, max_parallel, disabled, require_isolation)
+    worker = Worker(preload, max_parallel, disabled, require_isolation, prefork)
     json_frame(frames_out, {"ready": True, **worker.info()})
+    try:
+        _loop(worker, frames_out)
+    finally:
+        worker.close_pool()
+
+
+def _loop(worker: Worker, frames_out: int) -> None:
     while True:
+        # Pre-fork in the idle time between requests, but only once the client has gone quiet: a
+        # client that sends request after request (`tutor check`, a grade's isolation runs) would
+        # otherwise wait for forks it does not need.
+        if len(worker._idle) < worker.pool_size and not _request_waiting(IDLE_BEFORE_PREFORK):
+            worker.refill(_request_waiting)
         try:
             payload = read_frame(0)
         except ValueError as exc:
@@ -756,8 +989,11 @@ def _serve(preload: Sequence[str], max_parallel: int | None, disabled: Sequence[
             op = request.get("op") if isinstance(request, dict) else None
         except ValueError:
             request, op = None, None
+        # Children of earlier requests that replied early are killed already; a run collects them as
+        # they go, any other request waits until they are gone (what a caller then sees is settled).
+        worker.reap_dying(block=op != "run")
         if op == "run" and isinstance(request.get("jobs"), list):
-            done = worker.run(request["jobs"])
+            done = worker.run(request["jobs"], emit=lambda obj: json_frame(frames_out, obj))
             json_frame(frames_out, {"results": [reply for reply, _ in done]})
             for _, blob in done:
                 write_frame(frames_out, blob)
@@ -780,6 +1016,7 @@ if __name__ == "__main__":
     parser.add_argument("--max-parallel", type=int, default=None)
     parser.add_argument("--disable", default="", help="comma-separated layers to treat as missing (simulates a degraded host)")
     parser.add_argument("--require-isolation", action="store_true", help="refuse every job when a layer is missing")
+    parser.add_argument("--no-prefork", action="store_true", help="fork each child when its job arrives")
     args = parser.parse_args()
     main([p for p in args.preload.split(",") if p], args.max_parallel,
-         [d for d in args.disable.split(",") if d], args.require_isolation)
+         [d for d in args.disable.split(",") if d], args.require_isolation, not args.no_prefork)
