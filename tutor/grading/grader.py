@@ -107,8 +107,9 @@ def normalize(text: str) -> str:
     return "".join(src.split())
 
 
-def static_check(lesson: Lesson, blank: Blank, text: str | None) -> BlankResult | None:
-    """Missing, syntax error or forbidden construct; None when the answer may run."""
+def static_check(lesson: Lesson, blank: Blank, text: str | None, in_place: bool = True) -> BlankResult | None:
+    """Missing, syntax error or forbidden construct; None when the answer may run. With `in_place`
+    False the answer is not compiled in its place in the program (the caller compiles all at once)."""
     if text is None or not text.strip():
         return BlankResult(blank.name, blank.kind, blank.step, "missing", "missing", f"`{blank.name}` has no answer yet.")
     src = text.strip() if blank.kind != "block" else textwrap.dedent(text).strip("\n")
@@ -148,6 +149,8 @@ def static_check(lesson: Lesson, blank: Blank, text: str | None) -> BlankResult 
         bad = _forbidden(blank, tree)
         if bad is not None:
             return bad
+    if not in_place and tree is not None:
+        return None
     prog = programs.build(lesson, answers={blank.name: src}, learner={blank.name}, mark=False)
     try:
         compile(prog.source, "<check>", "exec", dont_inherit=True)
@@ -162,6 +165,14 @@ def static_check(lesson: Lesson, blank: Blank, text: str | None) -> BlankResult 
     except (ValueError, RecursionError, MemoryError) as exc:
         return _syntax(blank, 1, 1, str(exc) or "it cannot be read")
     return None
+
+
+def _compiles(source: str) -> bool:
+    try:
+        compile(source, "<check>", "exec", dont_inherit=True)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    return True
 
 
 def _forbidden(blank: Blank, tree: ast.AST) -> BlankResult | None:
@@ -199,8 +210,8 @@ class Grader:
     # Shadow evaluation compares every call of a blank up to SAMPLE_AFTER, then one call in SAMPLE_EVERY;
     # when the learner's full run then disagrees with the reference and no blank explains it, the
     # grader repeats the shadow run comparing every call.
-    SAMPLE_AFTER = 25
-    SAMPLE_EVERY = 20
+    SAMPLE_AFTER = 10
+    SAMPLE_EVERY = 50
 
     def _job(self, lesson: Lesson, label: str, prog: programs.Program, sample: bool = False) -> dict:
         captures: dict[str, list[str]] = {}
@@ -229,8 +240,11 @@ class Grader:
             **({"shadow_sample_after": self.SAMPLE_AFTER, "shadow_sample_every": self.SAMPLE_EVERY} if sample else {}),
         }
 
-    def _run(self, jobs: list[tuple[dict, programs.Program]]) -> list[RunResult]:
-        outcomes = self.evaluator.run([j for j, _ in jobs])
+    def _run(self, jobs: list[tuple[dict, programs.Program]], on_output: Callable[[str], None] | None = None) -> list[RunResult]:
+        if on_output is not None and any(j.get("stream") for j, _ in jobs):
+            outcomes = self.evaluator.run([j for j, _ in jobs], on_output=lambda _i, text: on_output(text))
+        else:
+            outcomes = self.evaluator.run([j for j, _ in jobs])
         results = []
         for outcome in outcomes:
             res = parse_run(outcome.status, outcome.header, outcome.arrays)
@@ -276,25 +290,34 @@ class Grader:
         return f"{where}: the reference program of `{lesson.id}` ended with `{res.status}` {res.detail}".rstrip()
 
     # ---- grading ------------------------------------------------------------------------------
-    def grade(self, lesson: Lesson, answers: dict[str, str], cancelled: Callable[[], bool] | None = None) -> GradeReport:
-        """Per-blank verdicts for `answers` (blank name -> text); blanks not in it are `missing`."""
+    def grade(self, lesson: Lesson, answers: dict[str, str], cancelled: Callable[[], bool] | None = None,
+              on_output: Callable[[str], None] | None = None) -> GradeReport:
+        """Per-blank verdicts for `answers` (blank name -> text); blanks not in it are `missing`.
+        `on_output(text)` gets the learner's program's output, whole lines, while it runs."""
         start = time.perf_counter()
         check = cancelled or (lambda: False)
         with self._lock:
-            report = self._grade(lesson, answers, check)
+            report = self._grade(lesson, answers, check, on_output)
         report.elapsed = time.perf_counter() - start
         return report
 
-    def _grade(self, lesson: Lesson, answers: dict[str, str], cancelled: Callable[[], bool]) -> GradeReport:
+    def _grade(self, lesson: Lesson, answers: dict[str, str], cancelled: Callable[[], bool],
+               on_output: Callable[[str], None] | None = None) -> GradeReport:
         results: dict[str, BlankResult] = {}
         valid: dict[str, str] = {}
         for blank in lesson.blanks.values():
             text = answers.get(blank.name)
-            bad = static_check(lesson, blank, text)
+            bad = static_check(lesson, blank, text, in_place=False)
             if bad is not None:
                 results[blank.name] = bad
             else:
                 valid[blank.name] = text.strip() if blank.kind != "block" else textwrap.dedent(text).strip("\n")
+        if valid and not _compiles(programs.build(lesson, answers=valid, learner=set(valid), mark=False).source):
+            for name in list(valid):  # which answer breaks the program: each in its place alone
+                bad = static_check(lesson, lesson.blanks[name], answers.get(name))
+                if bad is not None:
+                    results[name] = bad
+                    del valid[name]
         ref = self.reference(lesson)
         sizes = self.sizes(lesson)
         if self._layers is None:
@@ -332,10 +355,13 @@ class Grader:
                 jobs.append((self._job(lesson, "shadow", sp, sample=True), sp))
             if pending_learner:
                 lp = programs.build(lesson, answers=valid, learner=learner_set)
-                jobs.append((self._job(lesson, "learner", lp), lp))
+                lj = self._job(lesson, "learner", lp)
+                if on_output is not None:
+                    lj["stream"] = True  # the learner watches their own run's prints as it trains
+                jobs.append((lj, lp))
             if not jobs:
                 break
-            ran = self._run(jobs)
+            ran = self._run(jobs, on_output)
             if pending_learner:
                 learner_res = ran[-1]
                 pending_learner = False
