@@ -74,13 +74,17 @@ class FakeGrader:
     KNOWN = {("dw", normalize(FLIPPED_DW)): ("incorrect", "sign_flipped",
                                              "`dw` has the right size but the opposite sign from the first time it runs.")}
 
-    def __init__(self, gate: threading.Event | None = None) -> None:
+    def __init__(self, gate: threading.Event | None = None, live: list[str] | None = None) -> None:
         self.gate = gate
+        self.live = live or []  # lines "printed" while the check runs (a real grader streams the run's prints)
         self.graded: list[dict[str, str]] = []
         self.started = threading.Event()
 
-    def grade(self, lesson: Any, answers: dict[str, str], cancelled: Any = None) -> GradeReport:
+    def grade(self, lesson: Any, answers: dict[str, str], cancelled: Any = None, on_output: Any = None) -> GradeReport:
         cancelled = cancelled or (lambda: False)
+        for line in self.live:
+            if on_output is not None:
+                on_output(line)
         self.started.set()
         if self.gate is not None:
             while not self.gate.wait(0.01):
@@ -442,6 +446,31 @@ async def test_a_running_check_shows_progress_and_can_be_cancelled(tmp_path):
         await settle(pilot)
         assert screen.results == {}
     assert store.attempts("line") == [] and grader.graded == []
+
+
+@run_async
+async def test_a_long_run_shows_its_prints_while_it_trains(tmp_path):
+    gate = threading.Event()
+    grader = FakeGrader(gate, live=["epoch  1000  loss 12.5\n", "epoch  2000  loss 3.25\n"])
+    store = ProgressStore.open(tmp_path / "p.sqlite3")
+    app = new_app(store, grader)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_lesson(pilot)
+        await type_answers(pilot, screen, RIGHT)
+        await pilot.press(keys.CHECK)
+        assert grader.started.wait(5)
+        for _ in range(3):  # the check is still running: let the posted lines arrive
+            await pilot.pause(0.05)
+        assert screen.checking
+        status = str(screen.query_one("#status", Static).render())
+        assert "epoch  2000  loss 3.25" in status and "Running your program" in status
+        shown = str(screen.query_one("#output", Static).render())
+        assert "epoch  1000  loss 12.5" in shown and "epoch  2000  loss 3.25" in shown
+        assert "running" in str(screen.query_one("#output-title", Static).render())
+        gate.set()
+        await settle(pilot)
+        assert screen.passed and not screen.checking
+        assert "running" not in str(screen.query_one("#output-title", Static).render())  # the finished run's output now
 
 
 @run_async

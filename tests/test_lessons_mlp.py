@@ -5,6 +5,8 @@ The reference run (about 3 to 5 s here) is made once per module; each grade belo
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tutor.grading.diagnose import compare_runs
@@ -34,6 +36,21 @@ def test_mlp_reference_figures_and_time_budget(grader, les):
     assert out[x.argmax()] > 150 and out[abs(x).argmin()] < 20  # both arms of the parabola, low in the middle
     report = grader.grade(les, les.reference_answers())
     assert report.passed and "10000/10000  loss 6.86" in report.stdout
+
+
+def test_mlp_shows_its_progress_while_it_trains(grader, les):
+    """The learner sees the progress lines as the run prints them, not only when it ends."""
+    grader.reference(les)
+    got: list[tuple[float, str]] = []
+    start = time.monotonic()
+    report = grader.grade(les, les.reference_answers(), on_output=lambda text: got.append((time.monotonic(), text)))
+    end = time.monotonic()
+    assert report.passed
+    streamed = "".join(text for _, text in got)
+    assert report.stdout.startswith(streamed)  # the same text, whole lines, in order
+    first = next(t for t, text in got if "1000/10000" in text)
+    assert first - start < 0.6 * (end - start), (first - start, end - start)  # long before the run ends
+    assert sum(text.count("/10000") for _, text in got) >= 5
 
 
 VARIANTS = [

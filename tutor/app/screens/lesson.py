@@ -43,6 +43,9 @@ from tutor.app.widgets.code import MARKS, BlankSlot, CodeView
 from tutor.lesson.model import Lesson
 
 
+LIVE_OUTPUT_CAP = 64 * 1024  # characters of a running check's output kept for the panel
+
+
 class Cancelled(Exception):
     """Raised in the check worker when the check was cancelled before the grader started."""
 
@@ -78,6 +81,13 @@ class LessonScreen(Screen[None]):
             super().__init__()
             self.token = token
 
+    class CheckOutput(Message):
+        """Lines the learner's program printed while the check runs (from the check worker's thread)."""
+
+        def __init__(self, token: int, text: str) -> None:
+            super().__init__()
+            self.token, self.text = token, text
+
     def __init__(self, lesson: Lesson) -> None:
         super().__init__(id="lesson-screen")
         self.lesson = lesson
@@ -94,6 +104,7 @@ class LessonScreen(Screen[None]):
         self.notes: list[str] = []
         self._save_timer: Any = None
         self._started_at = 0.0
+        self.live_output = ""  # what the program printed so far in the running check
 
     @property
     def store(self) -> Any:
@@ -272,6 +283,7 @@ class LessonScreen(Screen[None]):
         self.save_draft()
         self.token += 1
         self._started_at = time.monotonic()
+        self.live_output = ""
         self.checking = True
         self._check(self.token, answers)
 
@@ -289,7 +301,8 @@ class LessonScreen(Screen[None]):
             grader = self.app.wait_for_grader(cancelled)  # type: ignore[attr-defined]
             if cancelled():
                 raise Cancelled()
-            report = grader.grade(self.lesson, answers, cancelled=cancelled)
+            report = grader.grade(self.lesson, answers, cancelled=cancelled,
+                                  on_output=lambda text: self.post_message(self.CheckOutput(token, text)))
         except (Cancelled, GraderCancelled):
             self.post_message(self.CheckCancelled(token))
             return
@@ -352,6 +365,18 @@ class LessonScreen(Screen[None]):
             editor = self.slots[name].editor
             self.set_focus(editor, scroll_visible=False)
             self.call_after_refresh(lambda: self.query_one("#doc").scroll_to_center(editor, animate=False))
+
+    @on(CheckOutput)
+    def _check_output(self, message: CheckOutput) -> None:
+        """A long run shows its progress: the last line in the status bar, everything in the output panel."""
+        if message.token != self.token or not self.checking:
+            return
+        self.live_output = (self.live_output + message.text)[-LIVE_OUTPUT_CAP:]
+        lines = [line for line in self.live_output.splitlines() if line.strip()]
+        if not lines:
+            return
+        self.query_one("#status", Static).update(Content("Running your program: ") + Content.styled(lines[-1].strip(), "bold"))
+        self.query_one(ChartsPanel).show_live_output(self.live_output)
 
     @on(CheckFailed)
     def _check_failed(self, message: CheckFailed) -> None:

@@ -68,8 +68,15 @@ class ChartsPanel(Vertical, can_focus=True):
     def set_runs(self, learner: Mapping[str, Any] | None, reference: Mapping[str, Any] | None, stdout: str) -> None:
         self.learner, self.reference = learner, reference
         out = stdout.rstrip("\n")
+        self.query_one("#output-title", Static).update("Output of your program")
         self.query_one("#output", Static).update(out if out else "(your program printed nothing)")
         self._redraw()
+
+    def show_live_output(self, text: str) -> None:
+        """The output of the run in progress (plain text), newest line in view."""
+        self.query_one("#output-title", Static).update("Output of your program (running…)")
+        self.query_one("#output", Static).update(text)
+        self.query_one("#output-scroll", VerticalScroll).scroll_end(animate=False)
 
     def clear(self) -> None:
         self.learner = self.reference = None
