@@ -77,9 +77,12 @@ def job(source: str, names: list[str]) -> dict:
     return {"id": "bench", "source": source, "names": names, "data": DATA, "seed": 0, "timeout": 30.0}
 
 
-def timed(fn, runs: int) -> list[float]:
+def timed(fn, runs: int, pause: float = 0.0) -> list[float]:
+    """Wall times of `runs` calls; `pause` seconds (not counted) before each, as a learner's typing gives."""
     out = []
     for _ in range(runs):
+        if pause:
+            time.sleep(pause)
         t = time.perf_counter()
         fn()
         out.append(time.perf_counter() - t)
@@ -174,20 +177,25 @@ def bench_layers(runs: int) -> None:
     print()
 
 
-def bench_lessons(runs: int, naive_runs: int) -> None:
-    """Warm answer-to-verdict latency per lesson, with and without the new layers, beside one in-process run."""
+THINK = 0.25  # seconds between two answers in the lesson table: the pause in which the worker pre-forks
+
+
+def bench_lessons(runs: int, naive_runs: int, only: list[str] | None = None) -> None:
+    """Warm answer-to-verdict latency per lesson (all layers; no pre-forked children; without the
+    namespace, Landlock and seccomp layers), beside one in-process run and a fresh process per answer."""
     from tutor.grading import programs
     from tutor.grading.grader import Grader
     from tutor.lesson import load_lessons
     from tutor.paths import builtin_lessons_dir
     from tutor.sandbox.worker import Marker, Worker
 
-    lessons = load_lessons(builtin_lessons_dir())
+    lessons = [l for l in load_lessons(builtin_lessons_dir()) if not only or l.id in only]
     full = Evaluator(preload=("numpy", "torch"))
+    nopre = Evaluator(preload=("numpy", "torch"), prefork=False)
     less = Evaluator(preload=("numpy", "torch"), disable_layers=("namespaces", "landlock", "seccomp"))
-    graders = {"all layers": Grader(full), "w/o ns+ll+sc": Grader(less)}
+    graders = {"all layers": Grader(full), "no pre-fork": Grader(nopre), "w/o ns+ll+sc": Grader(less)}
     local = Worker(("numpy", "torch"))  # the worker's own code in this process: one run's pure compute
-    header = (f"{'lesson':<14}{'layers':<14}{'grade (warm)':>24}{'one run in-process':>24}{'ratio':>8}"
+    header = (f"{'lesson':<16}{'layers':<14}{'grade (warm)':>24}{'one run in-process':>24}{'ratio':>8}"
               f"{'fresh tutor grade':>19}{'ratio':>8}")
     print(header)
     print("-" * len(header))
@@ -195,35 +203,57 @@ def bench_lessons(runs: int, naive_runs: int) -> None:
         answers = lesson.reference_answers()
         prog = programs.build(lesson, answers=answers, learner=set(lesson.blanks))
         job, data = local.prepare(graders["all layers"]._job(lesson, "learner", prog))
-        with contextlib.redirect_stdout(io.StringIO()):  # the lesson's own prints
-            local.runtime.execute(job, local.modules, data, Marker())
-            inproc = timed(lambda: local.runtime.execute(job, local.modules, data, Marker()), runs)
-        naive = []
+        for grader in graders.values():
+            grader.grade(lesson, answers)  # the reference run is cached, as for every answer after the first
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "answers.toml"
             path.write_text("".join(f"{k} = {v!r}\n" for k, v in answers.items()), encoding="utf-8")
-            for _ in range(naive_runs):
-                t = time.perf_counter()
-                subprocess.run([sys.executable, "-m", "tutor", "grade", lesson.id, "--answers", str(path)],
-                               capture_output=True, cwd=REPO, check=False)
-                naive.append(time.perf_counter() - t)
+            fresh_cmd = [sys.executable, "-m", "tutor", "grade", lesson.id, "--answers", str(path)]
+            # Interleaved, one round at a time, so that a slow spell of a shared machine weighs on every
+            # column alike: the three graders, the in-process run, and now and then a fresh process.
+            times: dict[str, list[float]] = {label: [] for label in graders}
+            inproc: list[float] = []
+            naive: list[float] = []
+            every = max(1, runs // naive_runs)
+            with contextlib.redirect_stdout(io.StringIO()):  # the lesson's own prints
+                local.runtime.execute(job, local.modules, data, Marker())
+                for k in range(runs):
+                    for label, grader in graders.items():
+                        time.sleep(THINK)
+                        t = time.perf_counter()
+                        grader.grade(lesson, answers)
+                        times[label].append(time.perf_counter() - t)
+                    time.sleep(THINK)  # the same quiet start as the graders get (their pools refill meanwhile)
+                    t = time.perf_counter()
+                    local.runtime.execute(job, local.modules, data, Marker())
+                    inproc.append(time.perf_counter() - t)
+                    if k % every == 0:
+                        time.sleep(THINK)
+                        t = time.perf_counter()
+                        subprocess.run(fresh_cmd, capture_output=True, cwd=REPO, check=False)
+                        naive.append(time.perf_counter() - t)
         i_med, i_p95 = stats(inproc)
         f_med = statistics.median(naive)
-        for label, grader in graders.items():
-            grader.grade(lesson, answers)  # the reference run is cached, as for every answer after the first
-            g_med, g_p95 = stats(timed(lambda: grader.grade(lesson, answers), runs))
-            print(f"{lesson.id:<14}{label:<14}{ms(g_med):>12}{ms(g_p95):>12}{ms(i_med):>12}{ms(i_p95):>12}"
-                  f"{g_med / i_med:>7.1f}x{ms(f_med):>19}{f_med / g_med:>7.1f}x")
-    print("\n(columns: median, p95; first ratio = grade / one in-process run; second = fresh process / grade)")
+        for label in graders:
+            g_med, g_p95 = stats(times[label])
+            print(f"{lesson.id:<16}{label:<14}{ms(g_med):>12}{ms(g_p95):>12}{ms(i_med):>12}{ms(i_p95):>12}"
+                  f"{g_med / i_med:>7.2f}x{ms(f_med):>19}{f_med / g_med:>7.1f}x")
+    print("\n(columns: median, p95; first ratio = grade / one in-process run; second = fresh process / grade;"
+          f" {THINK:g} s pause before each answer)")
     full.close()
+    nopre.close()
     less.close()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--lessons", default="", help="comma-separated lesson ids: only the lesson table, for these")
     args = parser.parse_args()
     runs = args.runs
+    if args.lessons:
+        bench_lessons(runs, max(3, runs // 10), args.lessons.split(","))
+        return
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {runs} runs each\n")
     bench_layers(max(runs, 50))
 

@@ -34,8 +34,11 @@ def test_digits_reference_figures(grader, les):
     lr_accs, mlp_accs = captured(grader, les, 4, "lr_val_accs"), captured(grader, les, 5, "mlp_val_accs")
     assert lr_accs.shape == mlp_accs.shape == (4,)  # one validation accuracy per learning rate
     # Our figures on digits (the seed's on MNIST: LR val 0.925, test 0.916; MLP val 0.954, test 0.948).
-    np.testing.assert_allclose(lr_accs, [0.9665, 0.9441, 0.9274, 0.4078], atol=1e-3)
-    np.testing.assert_allclose(mlp_accs, [0.9609, 0.9777, 0.9218, 0.6201], atol=1e-3)
+    # Training in float32 sums in an order that depends on the CPU's vector units, so one sweep entry
+    # can land one validation sample (1/179 = 0.0056) or two away on another machine: 0.9609 on one
+    # Intel host, 0.9497 on an AMD EPYC one, everything else equal.
+    np.testing.assert_allclose(lr_accs, [0.9665, 0.9441, 0.9274, 0.4078], atol=0.012)
+    np.testing.assert_allclose(mlp_accs, [0.9609, 0.9777, 0.9218, 0.6201], atol=0.012)
     assert captured(grader, les, 4, "lr_test").item() == pytest.approx(0.9779, abs=1e-3)
     assert captured(grader, les, 5, "mlp_test").item() == pytest.approx(0.9779, abs=1e-3)
     assert mlp_accs.max() > lr_accs.max()  # the hidden layer helps, as on MNIST
