@@ -463,7 +463,7 @@ async def test_a_long_run_shows_its_prints_while_it_trains(tmp_path):
             await pilot.pause(0.05)
         assert screen.checking
         status = str(screen.query_one("#status", Static).render())
-        assert "epoch  2000  loss 3.25" in status and "Running your program" in status
+        assert "epoch  2000  loss 3.25" in status and "Running: " in status
         shown = str(screen.query_one("#output", Static).render())
         assert "epoch  1000  loss 12.5" in shown and "epoch  2000  loss 3.25" in shown
         assert "running" in str(screen.query_one("#output-title", Static).render())

@@ -375,7 +375,7 @@ class LessonScreen(Screen[None]):
         lines = [line for line in self.live_output.splitlines() if line.strip()]
         if not lines:
             return
-        self.query_one("#status", Static).update(Content("Running your program: ") + Content.styled(lines[-1].strip(), "bold"))
+        self.query_one("#status", Static).update(Content("Running: ") + Content.styled(lines[-1].strip(), "bold"))
         self.query_one(ChartsPanel).show_live_output(self.live_output)
 
     @on(CheckFailed)
