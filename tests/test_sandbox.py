@@ -183,9 +183,8 @@ def test_jobs_in_one_request_run_in_parallel(ev: Evaluator) -> None:
     stop.set()
     watcher.join()
     assert [o.status for o in outs] == ["ok", "ok"] and [o.id for o in outs] == ["a", "b"]
-    assert max(seen) == 2
-    # Sequential runs would take 2x; the margin leaves room for other load on a shared 2-core host.
-    assert both < 1.8 * single, (both, single)
+    assert max(seen) == 2  # both children were running at the same moment (how much faster: benchmarks/)
+    assert both < 2 * single + 30, (both, single)  # a hang guard only
 
 
 def test_a_streamed_run_sends_whole_lines_while_it_runs(ev: Evaluator) -> None:
