@@ -6,13 +6,15 @@ training programs, and each lesson's answer-to-verdict latency, all in one run.
 2. Each program runs 30 times three ways: through the evaluator (a forked, isolated child of the warm
    worker; the time is the whole `Evaluator.run` round trip), in this process (plain `exec`), and as a
    fresh `python -c` process per run (imports included).
-3. Each built-in lesson: warm grading of the reference answers (median, p95) with every layer and with
-   namespaces, Landlock and seccomp off, beside the in-process compute of one learner run
-   (`runtime.execute` on the same job) and a fresh `python -m tutor grade` process per answer.
+3. Each built-in lesson: warm grading of the reference answers (median, p95) with every layer, without
+   pre-forked children, and with namespaces, Landlock and seccomp off, beside the in-process compute
+   of one learner run (`runtime.execute` on the same job) and a fresh `python -m tutor grade` process
+   per answer; in interleaved rounds, each measurement after a 0.25 s pause (a learner's typing, in
+   which the worker pre-forks). `--lessons a,b` prints only this table, for those lessons.
 
 Prints figures and ratios; asserts nothing.
 
-    python benchmarks/bench_evaluator.py [--runs 30]
+    python benchmarks/bench_evaluator.py [--runs 30] [--lessons linreg-numpy,linreg-torch]
 """
 
 from __future__ import annotations
