@@ -26,7 +26,7 @@ def les():
 
 def test_digits_reference_figures(grader, les):
     ref = grader.reference(les)
-    assert ref.wall < les.timeout / 3  # margin on a 2-core machine
+    assert ref.wall < les.timeout / 2  # within the budget, with room for a slower answer (12 s seen on a busy 2-core host)
     assert captured(grader, les, 0, "len(train_dataset)").item() == 1437
     assert captured(grader, les, 0, "len(test_dataset)").item() == 181
     assert captured(grader, les, 0, "first_x").shape == (64,)

