@@ -683,7 +683,7 @@ class Worker:
             self.pool_size = 0
             return  # every job is refused: nothing will run
         self.reap_dying(block=False)
-        while len(self._idle) < self.pool_size:
+        while self.pool_short:
             if busy is not None and busy():
                 return
             try:
@@ -703,6 +703,11 @@ class Worker:
             if not done:
                 left.append(pid)
         self._dying = left
+
+    @property
+    def pool_short(self) -> bool:
+        """Fewer pre-forked children wait than the pool holds."""
+        return len(self._idle) < self.pool_size
 
     def _take_idle(self) -> _Idle | None:
         while self._idle:
@@ -975,7 +980,7 @@ def _loop(worker: Worker, frames_out: int) -> None:
         # Pre-fork in the idle time between requests, but only once the client has gone quiet: a
         # client that sends request after request (`tutor check`, a grade's isolation runs) would
         # otherwise wait for forks it does not need.
-        if len(worker._idle) < worker.pool_size and not _request_waiting(IDLE_BEFORE_PREFORK):
+        if worker.pool_short and not _request_waiting(IDLE_BEFORE_PREFORK):
             worker.refill(_request_waiting)
         try:
             payload = read_frame(0)
