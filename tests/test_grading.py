@@ -204,3 +204,50 @@ def test_numpy_mistake_in_one_late_iteration_is_still_found(grader, lessons):
     assert dw.call == 50
     assert "51" in dw.message
     assert all(b.verdict == "correct" for n, b in report.blanks.items() if n != "dw")
+
+
+# ---- answers written exactly as the reference ----------------------------------------------------
+
+def _counting(grader, monkeypatch):
+    """The job ids of every sandboxed run the grader makes, in order."""
+    seen: list[list[str]] = []
+    real = grader.evaluator.run
+
+    def run(jobs, on_output=None):
+        seen.append([j.get("id") for j in jobs])
+        return real(jobs, on_output=on_output)
+
+    monkeypatch.setattr(grader.evaluator, "run", run)
+    return seen
+
+
+def test_reference_answers_need_only_the_learners_run(grader, lessons, monkeypatch):
+    les = lesson(lessons, "linreg-numpy")
+    grader.reference(les)
+    seen = _counting(grader, monkeypatch)
+    report = grader.grade(les, les.reference_answers())
+    assert report.passed
+    assert seen == [["learner"]]  # nothing to compare in a shadow run: every expression is the reference's
+    rewritten = {**les.reference_answers(), "dw": "-2 * ((y - w * X - b) * X).mean()"}
+    seen.clear()
+    assert grader.grade(les, rewritten).passed
+    assert seen == [["shadow", "learner"]]
+
+
+def test_an_answer_written_as_the_reference_is_right_even_when_evaluating_it_has_effects(grader, tmp_path):
+    # Evaluating `next(draws)` twice in one state (the reference's and the learner's in a shadow run)
+    # would draw two different items: written exactly as the reference, it needs no such comparison.
+    from tutor.lesson import load_lessons
+
+    (tmp_path / "010-draws.md").write_text(
+        '+++\nid = "draws"\ntitle = "Draws"\ndatasets = ["linear_regression"]\ntimeout = 5\n+++\n\n'
+        "Sum the first three items.\n\n## Three draws\n\n"
+        "```python\ndraws = iter([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])\ntotal = 0.0\nfor k in range(3):\n"
+        "    item = {{item: next(draws)}}\n    total = total + item\n```\n\n"
+        "```toml check\n[compare]\ntotal = {}\n```\n",
+        encoding="utf-8",
+    )
+    (les,) = load_lessons(tmp_path)
+    report = grader.grade(les, {"item": "next( draws )  # the next one"})
+    assert report.passed, {n: b.message for n, b in report.blanks.items()}
+    assert report.learner_run.captures["0"]["total"].array.item() == 6.0

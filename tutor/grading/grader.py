@@ -326,8 +326,18 @@ class Grader:
         report = GradeReport(lesson.id, {}, layers=layers, reference_run=ref)
         names = list(lesson.blanks)
         by_index = {i: n for i, n in enumerate(names)}
-        exprs = [n for n in valid if lesson.blanks[n].kind == "expression"]
         stmts = [n for n in valid if lesson.blanks[n].kind != "expression"]
+        # An expression written exactly as the reference (spacing and comments aside) evaluates to the
+        # reference's value in any state: it is right without a shadow comparison, and with every
+        # expression so written no shadow run is made at all (the learner's run still is).
+        exprs = []
+        for n in valid:
+            if lesson.blanks[n].kind != "expression":
+                continue
+            if normalize(valid[n]) == normalize(lesson.blanks[n].answer):
+                results[n] = _result(lesson.blanks[n], None)
+            else:
+                exprs.append(n)
         tolerances = {c.expr: (c.rtol, c.atol) for st in lesson.steps for c in st.compare}
         loss_exprs = {v for st in lesson.steps for k, v in st.charts.items() if k == "loss" and isinstance(v, str)}
 
