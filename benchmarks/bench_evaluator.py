@@ -6,11 +6,15 @@ training programs, and each lesson's answer-to-verdict latency, all in one run.
 2. Each program runs 30 times three ways: through the evaluator (a forked, isolated child of the warm
    worker; the time is the whole `Evaluator.run` round trip), in this process (plain `exec`), and as a
    fresh `python -c` process per run (imports included).
-3. Each built-in lesson: warm grading of the reference answers (median, p95) with every layer, without
-   pre-forked children, and with namespaces, Landlock and seccomp off, beside the in-process compute
-   of one learner run (`runtime.execute` on the same job) and a fresh `python -m tutor grade` process
-   per answer; in interleaved rounds, each measurement after a 0.25 s pause (a learner's typing, in
-   which the worker pre-forks). `--lessons a,b` prints only this table, for those lessons.
+3. Each built-in lesson: warm grading (median, p95) of the reference answers with every layer, of the
+   same answers rewritten (every expression as `[answer][0]`: the grader then shadow-checks each, as
+   for a learner's own wording), of the reference answers without pre-forked children and with
+   namespaces, Landlock and seccomp off; beside the in-process compute of one learner run
+   (`runtime.execute` on the same job) and a fresh `python -m tutor grade` process per answer, and
+   the bound their ratio sets (no evaluator that runs the program once per answer can be more times
+   faster than a fresh process than that); in interleaved rounds, each measurement after a 0.25 s
+   pause (a learner's typing, in which the worker pre-forks). `--lessons a,b` prints only this
+   table, for those lessons.
 
 Prints figures and ratios; asserts nothing.
 
@@ -182,9 +186,16 @@ def bench_layers(runs: int) -> None:
 THINK = 0.25  # seconds between two answers in the lesson table: the pause in which the worker pre-forks
 
 
+def rewritten(lesson, answers: dict[str, str]) -> dict[str, str]:
+    """The answers with every expression written differently (`[answer][0]`): the same values, but no
+    longer the reference's text, so the grader shadow-checks each of them as it would a learner's own."""
+    return {k: f"[{v}][0]" if lesson.blanks[k].kind == "expression" else v for k, v in answers.items()}
+
+
 def bench_lessons(runs: int, naive_runs: int, only: list[str] | None = None) -> None:
-    """Warm answer-to-verdict latency per lesson (all layers; no pre-forked children; without the
-    namespace, Landlock and seccomp layers), beside one in-process run and a fresh process per answer."""
+    """Warm answer-to-verdict latency per lesson (all layers, for the reference answers and for the same
+    answers rewritten; no pre-forked children; without the namespace, Landlock and seccomp layers),
+    beside one in-process run and a fresh process per answer."""
     from tutor.grading import programs
     from tutor.grading.grader import Grader
     from tutor.lesson import load_lessons
@@ -197,33 +208,42 @@ def bench_lessons(runs: int, naive_runs: int, only: list[str] | None = None) -> 
     less = Evaluator(preload=("numpy", "torch"), disable_layers=("namespaces", "landlock", "seccomp"))
     graders = {"all layers": Grader(full), "no pre-fork": Grader(nopre), "w/o ns+ll+sc": Grader(less)}
     local = Worker(("numpy", "torch"))  # the worker's own code in this process: one run's pure compute
-    header = (f"{'lesson':<16}{'layers':<14}{'grade (warm)':>24}{'one run in-process':>24}{'ratio':>8}"
-              f"{'fresh tutor grade':>19}{'ratio':>8}")
+    header = (f"{'lesson':<16}{'answers, layers':<28}{'grade (warm)':>24}{'one run in-process':>24}{'ratio':>8}"
+              f"{'fresh tutor grade':>19}{'ratio':>8}{'bound':>8}")
     print(header)
     print("-" * len(header))
     for lesson in lessons:
         answers = lesson.reference_answers()
+        variants = [
+            ("as reference, all layers", graders["all layers"], answers),
+            ("rewritten, all layers", graders["all layers"], rewritten(lesson, answers)),
+            ("as reference, no pre-fork", graders["no pre-fork"], answers),
+            ("as reference, w/o ns+ll+sc", graders["w/o ns+ll+sc"], answers),
+        ]
         prog = programs.build(lesson, answers=answers, learner=set(lesson.blanks))
         job, data = local.prepare(graders["all layers"]._job(lesson, "learner", prog))
-        for grader in graders.values():
-            grader.grade(lesson, answers)  # the reference run is cached, as for every answer after the first
+        for _, grader, given in variants:
+            report = grader.grade(lesson, given)  # the reference run is cached, as for every answer after the first
+            if not report.passed:
+                raise SystemExit(f"{lesson.id}: the benchmark's answers do not pass: "
+                                 + "; ".join(b.message for b in report.blanks.values() if b.verdict != "correct"))
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "answers.toml"
             path.write_text("".join(f"{k} = {v!r}\n" for k, v in answers.items()), encoding="utf-8")
             fresh_cmd = [sys.executable, "-m", "tutor", "grade", lesson.id, "--answers", str(path)]
             # Interleaved, one round at a time, so that a slow spell of a shared machine weighs on every
-            # column alike: the three graders, the in-process run, and now and then a fresh process.
-            times: dict[str, list[float]] = {label: [] for label in graders}
+            # column alike: the graders, the in-process run, and now and then a fresh process.
+            times: dict[str, list[float]] = {label: [] for label, _, _ in variants}
             inproc: list[float] = []
             naive: list[float] = []
             every = max(1, runs // naive_runs)
             with contextlib.redirect_stdout(io.StringIO()):  # the lesson's own prints
                 local.runtime.execute(job, local.modules, data, Marker())
                 for k in range(runs):
-                    for label, grader in graders.items():
+                    for label, grader, given in variants:
                         time.sleep(THINK)
                         t = time.perf_counter()
-                        grader.grade(lesson, answers)
+                        grader.grade(lesson, given)
                         times[label].append(time.perf_counter() - t)
                     time.sleep(THINK)  # the same quiet start as the graders get (their pools refill meanwhile)
                     t = time.perf_counter()
@@ -236,12 +256,14 @@ def bench_lessons(runs: int, naive_runs: int, only: list[str] | None = None) -> 
                         naive.append(time.perf_counter() - t)
         i_med, i_p95 = stats(inproc)
         f_med = statistics.median(naive)
-        for label in graders:
+        for label, _, _ in variants:
             g_med, g_p95 = stats(times[label])
-            print(f"{lesson.id:<16}{label:<14}{ms(g_med):>12}{ms(g_p95):>12}{ms(i_med):>12}{ms(i_p95):>12}"
-                  f"{g_med / i_med:>7.2f}x{ms(f_med):>19}{f_med / g_med:>7.1f}x")
+            print(f"{lesson.id:<16}{label:<28}{ms(g_med):>12}{ms(g_p95):>12}{ms(i_med):>12}{ms(i_p95):>12}"
+                  f"{g_med / i_med:>7.2f}x{ms(f_med):>19}{f_med / g_med:>7.1f}x{f_med / i_med:>7.1f}x")
     print("\n(columns: median, p95; first ratio = grade / one in-process run; second = fresh process / grade;"
-          f" {THINK:g} s pause before each answer)")
+          " bound = fresh process / one in-process run, the most that any evaluator running the program once"
+          f" per answer could reach; {THINK:g} s pause before each answer; rewritten = every expression"
+          " answer written as `[answer][0]`, so that it is shadow-checked)")
     full.close()
     nopre.close()
     less.close()
