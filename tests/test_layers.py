@@ -150,6 +150,44 @@ def test_doctor_and_grade_reports_name_the_missing_layer(full_layers: list[str],
     assert "seccomp" in capsys.readouterr().err
 
 
+def test_the_app_with_require_isolation_refuses_a_degraded_host(full_layers: list[str], monkeypatch: pytest.MonkeyPatch,
+                                                                tmp_path: Path) -> None:
+    # `tutor --require-isolation` (and so `tutor serve --require-isolation`, which starts it per tab):
+    # the app's sandbox does not start, with the sentence the app shows naming the missing layer.
+    import tutor.app.app as appmod
+    import tutor.sandbox
+    from tutor import cli
+    from tutor.lesson import load_lessons
+
+    monkeypatch.setattr(tutor.sandbox, "Evaluator", functools.partial(Evaluator, disable_layers=["seccomp"]))
+    monkeypatch.setenv("TUTOR_HOME", str(tmp_path))
+    seen: dict = {}
+
+    class App:
+        lesson_problems: list = []
+        return_code = 0
+
+        def __init__(self, folder, store, factory) -> None:
+            self.lessons, self.factory = load_lessons(folder), factory
+
+        def run(self) -> None:
+            try:
+                seen["grader"] = self.factory(self.lessons)
+            except EvaluatorError as exc:
+                seen["refused"] = str(exc)
+
+    monkeypatch.setattr(appmod, "make_app", App)
+    folder = str(Path(__file__).parent / "fixtures" / "app_lessons")
+    assert cli.main(["--lessons", folder, "--require-isolation"]) == cli.EXIT_OK
+    assert "seccomp" in seen.pop("refused") and not seen
+    assert cli.main(["--lessons", folder]) == cli.EXIT_OK  # without it, the app runs with the rest
+    grader = seen.pop("grader")
+    try:
+        assert "seccomp" not in grader.evaluator.layers() and "landlock" in grader.evaluator.layers()
+    finally:
+        appmod.close_grader(grader)
+
+
 # ---- probes and failures, in-process ------------------------------------------------------------
 
 

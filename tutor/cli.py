@@ -1,8 +1,9 @@
-"""`tutor` and its subcommands: list, show, grade, check, doctor (and, later, the app and serve)."""
+"""`tutor` (the app) and its subcommands: list, show, grade, check, doctor, serve."""
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
@@ -31,6 +32,8 @@ def _parser() -> argparse.ArgumentParser:
         description="A terminal tutor for deep-learning fundamentals: fill the blanks of real training programs.",
     )
     p.add_argument("--lessons", metavar="DIR", default=None, help="a folder of lesson files (default: the built-in lessons)")
+    p.add_argument("--require-isolation", action="store_true",
+                   help="the app: refuse to run learner code unless every sandbox layer is active")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     s = sub.add_parser("list", parents=[common], help="list the lessons")
     s.add_argument("--json", action="store_true", help="print JSON")
@@ -48,6 +51,13 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--require-isolation", action="store_true", help="refuse to run unless every sandbox layer is active")
     s = sub.add_parser("doctor", parents=[common], help="which sandbox layers are active on this machine")
     s.add_argument("--require-isolation", action="store_true", help="exit 1 unless every sandbox layer is active")
+    s = sub.add_parser("serve", parents=[common], help="the app in a browser (one app per tab, no login)")
+    s.add_argument("--host", default="127.0.0.1", help="the address to listen on (default: 127.0.0.1, this machine only)")
+    s.add_argument("--port", type=int, default=8000, help="the port to listen on (default: 8000)")
+    s.add_argument("--public-url", metavar="URL", default=None,
+                   help="the address the browser uses, when it differs (an SSH tunnel to another port, a proxy)")
+    s.add_argument("--require-isolation", action="store_true", default=argparse.SUPPRESS,
+                   help="refuse to run learner code unless every sandbox layer is active")
     return p
 
 
@@ -266,9 +276,12 @@ def cmd_app(args: argparse.Namespace) -> int:
     except ProgressError as exc:
         raise UsageError(str(exc)) from None
     try:
-        from tutor.app.app import make_app
+        from tutor.app.app import default_grader_factory, make_app
 
-        app = make_app(_lessons_dir(args), store)
+        factory = default_grader_factory
+        if args.require_isolation:
+            factory = functools.partial(default_grader_factory, require_isolation=True)
+        app = make_app(_lessons_dir(args), store, factory)
         app.run()
     finally:
         store.close()
@@ -277,11 +290,27 @@ def cmd_app(args: argparse.Namespace) -> int:
     return app.return_code or EXIT_OK
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """`tutor serve`: the app in a browser until ctrl+c."""
+    from tutor.serve import ServeError, serve
+
+    lessons = _load(args)  # a broken lesson folder is reported here, not in every browser tab
+    if not lessons:
+        raise UsageError(f"{_lessons_dir(args)} holds no lesson files")
+    try:
+        serve(args.host, args.port, Path(args.lessons) if args.lessons else None,
+              require_isolation=args.require_isolation, public_url=args.public_url)
+    except ServeError as exc:
+        raise UsageError(str(exc)) from None
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     commands: dict[str, Any] = {
         "list": cmd_list, "show": cmd_show, "grade": cmd_grade, "check": cmd_check, "doctor": cmd_doctor,
+        "serve": cmd_serve,
     }
     try:
         if args.command is None:

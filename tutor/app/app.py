@@ -47,14 +47,19 @@ class GraderUnavailable(Exception):
     """The sandbox could not be started; the message says why."""
 
 
-def default_grader_factory(lessons: list[Lesson]) -> Any:
-    """A Grader over a started evaluator (numpy, and torch when a lesson needs it)."""
+def default_grader_factory(lessons: list[Lesson], require_isolation: bool = False) -> Any:
+    """A Grader over a started evaluator (numpy, and torch when a lesson needs it). With
+    `require_isolation` a missing sandbox layer stops it with one sentence naming the layer."""
     from tutor.grading.grader import Grader
-    from tutor.sandbox import Evaluator
+    from tutor.sandbox import Evaluator, EvaluatorError
 
     preload = ("numpy", "torch") if any(l.framework == "torch" for l in lessons) else ("numpy",)
-    evaluator = Evaluator(preload=preload)
-    evaluator.start(wait=True)
+    evaluator = Evaluator(preload=preload, require_isolation=require_isolation)
+    try:
+        evaluator.start(wait=True)
+    except EvaluatorError:
+        evaluator.close()
+        raise
     return Grader(evaluator)
 
 
