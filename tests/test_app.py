@@ -613,6 +613,27 @@ async def test_answers_are_saved_on_leaving_without_a_check(tmp_path):
     assert store.lesson_state("line").answers["loss"] == "np.mean(y)"
 
 
+@run_async
+async def test_keys_typed_in_one_burst_land_in_the_blanks_they_were_typed_for(tmp_path):
+    # A fast typist, or a terminal sending a burst (over SSH, a paste without bracketed paste): every
+    # key is queued before the first is handled. Tab and enter must still move on before the next key.
+    from textual import events
+
+    app = new_app(ProgressStore.open(tmp_path / "p.sqlite3"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_lesson(pilot)
+        screen.set_focus(screen.query_one("#doc"))
+        await pilot.press("tab")
+        assert getattr(screen.focused, "blank_name", None) == screen.blank_order[0]
+        burst = [*"np.mean(y)", "tab", *"abc", "enter", *"xyz", "shift+tab", *"!"]
+        for key in burst:
+            char = key if len(key) == 1 else None
+            app.post_message(events.Key(key, char))
+        await settle(pilot)
+        first, second, third = (screen.slots[n].value for n in screen.blank_order[:3])
+        assert (first, second, third) == ("np.mean(y)", "abc!", "xyz")
+
+
 def test_cli_refuses_a_damaged_progress_file(tmp_path, monkeypatch, capsys):
     from tutor.cli import main
 

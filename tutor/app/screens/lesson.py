@@ -60,6 +60,10 @@ class LessonScreen(Screen[None]):
         Binding(keys.REVEAL, "reveal", "Solution", id="reveal", show=False),
         Binding(keys.RESET, "reset", "Reset", id="reset", show=False),
         Binding(keys.BACK, "back", "Lessons", id="back"),
+        # Priority: the focus moves as the key arrives, so keys typed right after it (fast typing, a
+        # terminal sending a burst) land in the next blank, not in the one being left.
+        Binding("tab", "app.focus_next", "Next blank", show=False, priority=True),
+        Binding("shift+tab", "app.focus_previous", "Previous blank", show=False, priority=True),
     ]
 
     checking: reactive[bool] = reactive(False)

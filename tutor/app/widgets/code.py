@@ -97,10 +97,12 @@ def _highlighted(lines: list[list[Part]]) -> list[list[Content]]:
 class BlankInput(Input):
     """A one-line blank. up/down move to the previous/next blank; enter moves on."""
 
+    # Priority, like tab on the lesson screen: keys typed right after one of these go to the blank
+    # it moves to, however fast they come.
     BINDINGS = [
-        Binding("enter", "screen.next_blank", "Next blank", show=False),
-        Binding("down", "screen.next_blank", "Next blank", show=False),
-        Binding("up", "screen.previous_blank", "Previous blank", show=False),
+        Binding("enter", "screen.next_blank", "Next blank", show=False, priority=True),
+        Binding("down", "screen.next_blank", "Next blank", show=False, priority=True),
+        Binding("up", "screen.previous_blank", "Previous blank", show=False, priority=True),
     ]
 
     def __init__(self, blank: Blank, value: str, blink: bool) -> None:
