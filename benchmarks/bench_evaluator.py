@@ -10,9 +10,10 @@ training programs, and each lesson's answer-to-verdict latency, all in one run.
    same answers rewritten (every expression as `[answer][0]`: the grader then shadow-checks each, as
    for a learner's own wording), of the reference answers without pre-forked children and with
    namespaces, Landlock and seccomp off; beside the in-process compute of one learner run
-   (`runtime.execute` on the same job) and a fresh `python -m tutor grade` process per answer, and
-   the bound their ratio sets (no evaluator that runs the program once per answer can be more times
-   faster than a fresh process than that); in interleaved rounds, each measurement after a 0.25 s
+   (`runtime.execute` on the same job), a fresh `python -m tutor grade` process per answer (it loads
+   torch only for torch lessons), the app's evaluator (numpy and torch) started afresh per answer, and
+   the bound that the fresh `tutor grade` and the in-process run set (no evaluator that runs the
+   program once per answer can be more times faster than a fresh process than that); in interleaved rounds, each measurement after a 0.25 s
    pause (a learner's typing, in which the worker pre-forks). `--lessons a,b` prints only this
    table, for those lessons.
 
@@ -209,7 +210,7 @@ def bench_lessons(runs: int, naive_runs: int, only: list[str] | None = None) -> 
     graders = {"all layers": Grader(full), "no pre-fork": Grader(nopre), "w/o ns+ll+sc": Grader(less)}
     local = Worker(("numpy", "torch"))  # the worker's own code in this process: one run's pure compute
     header = (f"{'lesson':<16}{'answers, layers':<28}{'grade (warm)':>24}{'one run in-process':>24}{'ratio':>8}"
-              f"{'fresh tutor grade':>19}{'ratio':>8}{'bound':>8}")
+              f"{'fresh tutor grade':>19}{'ratio':>8}{'bound':>8}{'fresh app evaluator':>19}{'ratio':>8}")
     print(header)
     print("-" * len(header))
     for lesson in lessons:
@@ -236,6 +237,7 @@ def bench_lessons(runs: int, naive_runs: int, only: list[str] | None = None) -> 
             times: dict[str, list[float]] = {label: [] for label, _, _ in variants}
             inproc: list[float] = []
             naive: list[float] = []
+            cold_app: list[float] = []
             every = max(1, runs // naive_runs)
             with contextlib.redirect_stdout(io.StringIO()):  # the lesson's own prints
                 local.runtime.execute(job, local.modules, data, Marker())
@@ -254,15 +256,23 @@ def bench_lessons(runs: int, naive_runs: int, only: list[str] | None = None) -> 
                         t = time.perf_counter()
                         subprocess.run(fresh_cmd, capture_output=True, cwd=REPO, check=False)
                         naive.append(time.perf_counter() - t)
+                        time.sleep(THINK)
+                        t = time.perf_counter()
+                        with Evaluator(preload=("numpy", "torch")) as cold:  # the app's, started per answer
+                            Grader(cold).grade(lesson, answers)
+                        cold_app.append(time.perf_counter() - t)
         i_med, i_p95 = stats(inproc)
         f_med = statistics.median(naive)
+        c_med = statistics.median(cold_app)
         for label, _, _ in variants:
             g_med, g_p95 = stats(times[label])
             print(f"{lesson.id:<16}{label:<28}{ms(g_med):>12}{ms(g_p95):>12}{ms(i_med):>12}{ms(i_p95):>12}"
-                  f"{g_med / i_med:>7.2f}x{ms(f_med):>19}{f_med / g_med:>7.1f}x{f_med / i_med:>7.1f}x")
+                  f"{g_med / i_med:>7.2f}x{ms(f_med):>19}{f_med / g_med:>7.1f}x{f_med / i_med:>7.1f}x"
+                  f"{ms(c_med):>19}{c_med / g_med:>7.1f}x")
     print("\n(columns: median, p95; first ratio = grade / one in-process run; second = fresh process / grade;"
           " bound = fresh process / one in-process run, the most that any evaluator running the program once"
-          f" per answer could reach; {THINK:g} s pause before each answer; rewritten = every expression"
+          " per answer could reach; fresh app evaluator = the app's evaluator (numpy and torch) started, used"
+          f" for one answer and stopped, in this process; {THINK:g} s pause before each answer; rewritten = every expression"
           " answer written as `[answer][0]`, so that it is shadow-checked)")
     full.close()
     nopre.close()
