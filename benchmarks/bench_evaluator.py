@@ -210,7 +210,7 @@ def bench_lessons(runs: int, naive_runs: int, only: list[str] | None = None) -> 
     graders = {"all layers": Grader(full), "no pre-fork": Grader(nopre), "w/o ns+ll+sc": Grader(less)}
     local = Worker(("numpy", "torch"))  # the worker's own code in this process: one run's pure compute
     header = (f"{'lesson':<16}{'answers, layers':<28}{'grade (warm)':>24}{'one run in-process':>24}{'ratio':>8}"
-              f"{'fresh tutor grade':>19}{'ratio':>8}{'bound':>8}{'fresh app evaluator':>19}{'ratio':>8}")
+              f"{'fresh tutor grade':>19}{'ratio':>8}{'bound':>8}{'fresh app evaluator':>21}{'ratio':>8}")
     print(header)
     print("-" * len(header))
     for lesson in lessons:
@@ -268,7 +268,7 @@ def bench_lessons(runs: int, naive_runs: int, only: list[str] | None = None) -> 
             g_med, g_p95 = stats(times[label])
             print(f"{lesson.id:<16}{label:<28}{ms(g_med):>12}{ms(g_p95):>12}{ms(i_med):>12}{ms(i_p95):>12}"
                   f"{g_med / i_med:>7.2f}x{ms(f_med):>19}{f_med / g_med:>7.1f}x{f_med / i_med:>7.1f}x"
-                  f"{ms(c_med):>19}{c_med / g_med:>7.1f}x")
+                  f"{ms(c_med):>21}{c_med / g_med:>7.1f}x")
     print("\n(columns: median, p95; first ratio = grade / one in-process run; second = fresh process / grade;"
           " bound = fresh process / one in-process run, the most that any evaluator running the program once"
           " per answer could reach; fresh app evaluator = the app's evaluator (numpy and torch) started, used"
