@@ -58,6 +58,13 @@ def test_app_command_runs_this_tutor_with_the_servers_options(tmp_path):
     assert serve.app_command(None, False) == f"{sys.executable} -m tutor"
 
 
+def test_the_page_names_an_address_a_browser_can_reach():
+    assert serve.page_url("127.0.0.1", 8000, None) == "http://127.0.0.1:8000"
+    assert serve.page_url("0.0.0.0", 8000, None) == f"http://{socket.gethostname()}:8000"  # not the wildcard
+    assert serve.page_url("::1", 9000, None) == "http://[::1]:9000"
+    assert serve.page_url("127.0.0.1", 8001, "https://tutor.example.org/") == "https://tutor.example.org"
+
+
 def test_a_port_in_use_is_one_sentence_with_the_remedy():
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

@@ -51,6 +51,18 @@ def check_address(host: str, port: int) -> None:
             raise ServeError(f"{host}:{port} is in use or not this machine's: choose another --port (or stop what uses it)") from None
 
 
+def page_url(host: str, port: int, public_url: str | None) -> str:
+    """The address the page tells the browser to connect back to: `public_url` when given; for a
+    server listening on every address (0.0.0.0, ::), this machine's name, never the wildcard."""
+    if public_url:
+        return public_url.rstrip("/")
+    if host in ("", "0.0.0.0", "::"):
+        host = socket.gethostname()
+    elif ":" in host:
+        host = f"[{host}]"  # an IPv6 address in a URL
+    return f"http://{host}:{port}"
+
+
 def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, lessons: Path | None = None,
           require_isolation: bool = False, public_url: str | None = None) -> None:
     """Serve the app until Ctrl+C. Raises ServeError when it cannot listen."""
@@ -62,6 +74,6 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, lessons: Path | No
         host=host,
         port=port,
         title="tutor",
-        public_url=public_url,
+        public_url=page_url(host, port, public_url),
     )
     server.serve()
