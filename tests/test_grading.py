@@ -209,19 +209,26 @@ def test_numpy_mistake_in_one_late_iteration_is_still_found(grader, lessons):
 # ---- answers written exactly as the reference ----------------------------------------------------
 
 def _counting(grader, monkeypatch):
-    """The job ids of every sandboxed run the grader makes, in order."""
-    seen: list[list[str]] = []
+    """The job ids of every sandboxed run the grader makes, in order (their statuses: `seen.statuses`)."""
+
+    class Seen(list):
+        statuses: list[list[str]]
+
+    seen = Seen()
+    statuses = seen.statuses = []
     real = grader.evaluator.run
 
     def run(jobs, on_output=None):
         seen.append([j.get("id") for j in jobs])
-        return real(jobs, on_output=on_output)
+        outcomes = real(jobs, on_output=on_output)
+        statuses.append([o.status for o in outcomes])
+        return outcomes
 
     monkeypatch.setattr(grader.evaluator, "run", run)
     return seen
 
 
-def test_reference_answers_need_only_the_learners_run(grader, lessons, monkeypatch):
+def test_answers_as_the_reference_need_one_run_and_agreeing_rewrites_skip_the_shadow(grader, lessons, monkeypatch):
     les = lesson(lessons, "linreg-numpy")
     grader.reference(les)
     seen = _counting(grader, monkeypatch)
@@ -230,8 +237,17 @@ def test_reference_answers_need_only_the_learners_run(grader, lessons, monkeypat
     assert seen == [["learner"]]  # nothing to compare in a shadow run: every expression is the reference's
     rewritten = {**les.reference_answers(), "dw": "-2 * ((y - w * X - b) * X).mean()"}
     seen.clear()
+    seen.statuses.clear()
     assert grader.grade(les, rewritten).passed
     assert seen == [["shadow", "learner"]]
+    # The learner's run compared the rewritten `dw` with the reference's in place; all agreed, so the
+    # shadow run was skipped (a disagreement starts it: the sign-flip tests see its diagnosis).
+    assert seen.statuses == [["skipped", "ok"]]
+    seen.clear()
+    seen.statuses.clear()
+    report = grader.grade(les, {**les.reference_answers(), "dw": "2 * np.mean((y - (w * X + b)) * X)"})
+    assert report.blanks["dw"].diagnosis == "sign_flipped"
+    assert seen == [["shadow", "learner"]] and seen.statuses == [["ok", "ok"]]
 
 
 def test_an_answer_written_as_the_reference_is_right_even_when_evaluating_it_has_effects(grader, tmp_path):

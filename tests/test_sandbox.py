@@ -207,6 +207,59 @@ def test_a_streamed_run_sends_whole_lines_while_it_runs(ev: Evaluator) -> None:
     assert out_streamed.stdout.startswith("".join(text for _, text, _ in got))
 
 
+# ---- a job that waits on another ("after"): the shadow run a grade needs only when checks disagree ----
+
+SPIN = "x = 0\nfor i in range(3_000_000):\n    x += i\n"  # a second or so of pure Python here
+
+
+def test_a_job_waiting_on_a_run_that_ends_well_is_skipped(ev: Evaluator) -> None:
+    shadow, learner = ev.run([job("print('shadow ran')", id="shadow", after={"job": 1, "seconds": 30}),
+                              job("print('learner ran')", id="learner")])
+    assert (learner.status, learner.stdout) == ("ok", "learner ran\n")
+    assert shadow.status == "skipped" and shadow.stdout == "" and "not needed" in shadow.error
+
+
+def test_a_job_waiting_on_a_run_that_fails_runs_after_it(ev: Evaluator) -> None:
+    shadow, learner = ev.run([job("print('shadow ran')", id="shadow", after={"job": 1, "seconds": 30}),
+                              job("1 / 0", id="learner")])
+    assert learner.header["status"] == "error"
+    assert (shadow.status, shadow.stdout) == ("ok", "shadow ran\n")
+
+
+def test_a_disagreeing_check_starts_the_waiting_job_while_the_run_goes_on(ev: Evaluator) -> None:
+    # The learner's run finds a disagreement at once, then trains on: the shadow run starts right
+    # then, not when the learner's run is over (its line arrives before the learner's last one).
+    got: list[tuple[int, str]] = []
+    learner_src = "v = __tutor_check__(0, lambda: 1.0, lambda: 2.0)\n" + SPIN + "print('learner done', v)\n"
+    shadow, learner = ev.run(
+        [job("print('shadow started')", id="shadow", after={"job": 1, "seconds": 30}, stream=True),
+         job(learner_src, id="learner", stream=True, blanks=[{"name": "a"}])],
+        on_output=lambda i, text: got.append((i, text)))
+    assert learner.stdout == "learner done 2.0\n"  # the learner's own value carries its run on
+    assert shadow.status == "ok" and shadow.stdout == "shadow started\n"
+    assert [text for _, text in got] == ["shadow started\n", "learner done 2.0\n"]
+    trace = learner.header["blanks"]["0"]
+    assert (trace["calls"], trace["matched"], trace["first_mismatch"]) == (1, 0, 0)
+
+
+def test_a_job_started_on_the_clock_is_stopped_when_the_run_it_waited_on_ends_well(ev: Evaluator) -> None:
+    start = time.monotonic()
+    shadow, learner = ev.run([job("while True:\n    pass\n", id="shadow", after={"job": 1, "seconds": 0.05}, timeout=20.0),
+                              job(SPIN + "print('learner done')\n", id="learner")])
+    took = time.monotonic() - start
+    assert learner.stdout == "learner done\n"
+    assert shadow.status == "skipped"
+    assert took < 15, took  # the reply came with the learner's run, not at the shadow's 20 s limit
+    idle = settled_idle(ev)
+    assert not [p for p in children_of(ev.pid) if p not in idle]  # the stopped one is gone too
+
+
+def test_a_malformed_after_is_an_ordinary_job(ev: Evaluator) -> None:
+    for bad in ({"job": 0}, {"job": 5}, {"job": -1}, {"job": True}, "1"):
+        first, second = ev.run([job("print(1)", after=bad), job("print(2)")])
+        assert (first.status, first.stdout, second.stdout) == ("ok", "1\n", "2\n"), bad
+
+
 def test_torch_job_is_warm(ev: Evaluator) -> None:
     src = (
         "torch.manual_seed(0)\nX = torch.rand(400, 1)\ny = 3 * X + 2\nmodel = nn.Linear(1, 1)\n"

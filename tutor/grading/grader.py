@@ -364,10 +364,16 @@ class Grader:
                 sp = programs.build(lesson, answers=valid, shadow=shadowed)
                 jobs.append((self._job(lesson, "shadow", sp, sample=True), sp))
             if pending_learner:
-                lp = programs.build(lesson, answers=valid, learner=learner_set)
-                lj = self._job(lesson, "learner", lp)
+                # The learner's run compares its rewritten expressions with the reference's in place, at
+                # the calls the shadow run would: when all of them agree and the run ends well, the
+                # shadow run is not needed and the worker skips it; it starts as soon as one disagrees,
+                # the run fails, or the run takes longer than the reference's did.
+                lp = programs.build(lesson, answers=valid, learner=learner_set, check=shadowed)
+                lj = self._job(lesson, "learner", lp, sample=bool(shadowed))
                 if on_output is not None:
                     lj["stream"] = True  # the learner watches their own run's prints as it trains
+                if shadowed:
+                    jobs[0][0]["after"] = {"job": 1, "seconds": max(0.05, 1.5 * (ref.wall or 0.0))}
                 jobs.append((lj, lp))
             if not jobs:
                 break
@@ -378,6 +384,8 @@ class Grader:
             if not shadowed:
                 break
             sres = ran[0]
+            if sres.status == "skipped" and learner_res is not None and learner_res.status == "ok":
+                sres = learner_res  # its own checks all agreed: they are the verdicts
             if sres.status in ("timeout", "memory", "crashed", "oversize") and sres.marker is not None:
                 owner = by_index.get(sres.marker)
                 if owner in shadowed:

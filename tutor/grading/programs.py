@@ -137,12 +137,14 @@ def build(
     learner: set[str] | frozenset[str] = frozenset(),
     shadow: set[str] | frozenset[str] = frozenset(),
     mark: bool = True,
+    check: set[str] | frozenset[str] = frozenset(),
 ) -> Program:
     """The lesson program with blanks in `learner` filled from `answers` (the rest: the reference).
 
     Expression blanks in `shadow` evaluate the reference and the learner's answer side by side
     (`__tutor_blank__`); learner blanks are wrapped so the runtime knows which blank was running
-    when a run fails, hangs or blows its memory (`mark`).
+    when a run fails, hangs or blows its memory (`mark`). Learner expression blanks in `check` keep
+    the learner's value but are compared with the reference in place (`__tutor_check__`).
     """
     answers = answers or {}
     index = blank_index(lesson)
@@ -186,6 +188,8 @@ def build(
             if blank.kind == "expression":
                 if blank.name in shadow and blank.name in answers:
                     rendered = f"__tutor_blank__({i}, lambda: {_paren(blank.answer)}, lambda: {_paren(answers[blank.name])})"
+                elif use_learner and blank.name in check:
+                    rendered = f"__tutor_check__({i}, lambda: {_paren(blank.answer)}, lambda: {_paren(text)})"
                 elif use_learner and mark:
                     rendered = f"__tutor_run__({i}, lambda: {_paren(text)})"
                 else:

@@ -7,6 +7,11 @@ The program it runs was instrumented by the grader with calls to a few hooks (th
   then the learner's in the same state (with torch's RNG rewound so both draw the same numbers),
   compares them and returns the reference value, so the run follows the reference trajectory.
 - `__tutor_run__(i, fn)`: evaluates a learner expression in a learner run, marking blank `i` as running.
+- `__tutor_check__(i, ref_fn, learner_fn)`: a rewritten learner expression in the learner's own run:
+  returns the learner's value, and at the calls the shadow run would compare (the same sampling)
+  also evaluates the reference expression in the same state (RNG rewound) and compares. A
+  disagreement, or a reference that cannot be evaluated there, sets slot 1 of the marker to NEED:
+  the worker then starts the shadow run that waits on this one (docs/sandbox.md, "after").
 - `__tutor_enter__(i)`, `__tutor_exit__(i)`, `__tutor_fail__(i, exc)`: mark a statement blank.
 - `__tutor_capture__(label)`: evaluates the job's capture expressions for that label.
 
@@ -259,16 +264,22 @@ def _as_numbers(enc: Encoder, v: Any) -> tuple[str, np.ndarray | None, str, tupl
     return "other", None, "", ()
 
 
+# Slot 1 of the marker page: what the learner's own checks concluded (0: nothing yet).
+NEED = 2  # a check disagreed or could not be made: the shadow run is needed
+CLEAN = 1  # set by the worker's child after an "ok" run that never set NEED
+
+
 class _MarkerSetter:
-    """`marker[0] = i` for a marker object that only has `set` (-1: no blank)."""
+    """`marker[0] = i` for a marker object that only has `set` (-1: no blank); other slots are dropped."""
 
     __slots__ = ("_marker",)
 
     def __init__(self, marker: Any) -> None:
         self._marker = marker
 
-    def __setitem__(self, _key: int, value: int) -> None:
-        self._marker.set(None if value < 0 else value)
+    def __setitem__(self, key: int, value: int) -> None:
+        if key == 0:
+            self._marker.set(None if value < 0 else value)
 
 
 class _BlankState:
@@ -311,6 +322,7 @@ class Runtime:
         self.sample_every = se if isinstance(se, int) and se >= 1 else 1
         self.captures: dict[str, dict[str, dict]] = {}
         self.failed_blank: int | None = None
+        self.need = False  # a learner-run check disagreed or could not be made
         self.namespace: dict[str, Any] = {}
 
     # ---- hooks -------------------------------------------------------------------------------
@@ -377,6 +389,57 @@ class Runtime:
             if len(st.pairs) >= self.max_pairs:
                 st.done = True
         return ref
+
+    def check(self, i: int, ref_fn: Any, learner_fn: Any) -> Any:
+        st = self._state(i)
+        mark = self.mark
+        seen = st.seen
+        st.seen += 1
+        after = self.sample_after
+        if st.done or (after is not None and seen >= after and st.first_mismatch is None
+                       and (seen - after) % self.sample_every):
+            return self.run(i, learner_fn)
+        torch = self.torch
+        np_rng = st.np_rng
+        before = torch.get_rng_state() if torch is not None else None
+        np_before = np.random.get_state() if np_rng else None
+        mark[0] = i  # the reference expression runs on the learner's state: it may be what hangs
+        try:
+            ref = ref_fn()
+            have_ref = True
+        except BaseException:  # noqa: BLE001 - the learner's state may not suit it: the shadow run decides
+            ref, have_ref = None, False
+        if before is not None:
+            torch.set_rng_state(before)
+        if np_before is not None:
+            np.random.set_state(np_before)
+        got = self.run(i, learner_fn)  # the learner's own value, and draws, carry the run on
+        if not have_ref:
+            self._need()
+            return got
+        st.calls += 1
+        try:
+            same = self.same(i, st, ref, got)
+        except Exception:  # noqa: BLE001 - comparing hostile objects
+            same = False
+        if same:
+            st.matched += 1
+        else:
+            if st.first_mismatch is None:
+                st.first_mismatch = seen
+            st.pairs.append([self.enc.value(ref), self.enc.value(got), {"call": seen}])
+            if len(st.pairs) >= self.max_pairs:
+                st.done = True
+            self._need()
+        return got
+
+    def _need(self) -> None:
+        if not self.need:
+            self.need = True
+            try:
+                self.mark[1] = NEED
+            except (IndexError, TypeError, ValueError):
+                pass
 
     def run(self, i: int, fn: Any) -> Any:
         mark = self.mark
@@ -590,6 +653,7 @@ def execute(job: dict, modules: dict[str, Any], data: dict[str, Any], marker: An
     ns.update(data)
     ns["__tutor_blank__"] = rt.blank
     ns["__tutor_run__"] = rt.run
+    ns["__tutor_check__"] = rt.check
     ns["__tutor_enter__"] = rt.enter
     ns["__tutor_exit__"] = rt.exit
     ns["__tutor_fail__"] = rt.fail

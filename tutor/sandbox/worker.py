@@ -59,6 +59,8 @@ OUTPUT_CAP = 64 * 1024
 STREAM_EVERY = 0.1  # seconds between two output frames of one streamed run
 IDLE_BEFORE_PREFORK = 0.05  # seconds without a request before the worker pre-forks
 POOL_SIZE = 2  # pre-forked children at most (a grade runs two jobs at once; more would only hold memory)
+DEFER_POLL = 0.005  # seconds between two looks at the marker of a job that another job waits on
+SKIPPED = "not needed: the run it waited on ended with every check agreeing"
 RESULT_CAP = wire.MAX_BYTES
 FRAME_MAX = wire.MAX_BYTES + 16 * 1024 * 1024
 DEFAULT_TIMEOUT = 5.0
@@ -218,6 +220,8 @@ def default_parallel() -> int:
 
 def classify(killed_for: str | None, wait_status: int) -> tuple[str, int | None, int | None, str]:
     """(status, exit code, signal, detail) of a reaped child."""
+    if killed_for == "skipped":
+        return "skipped", None, None, SKIPPED
     if os.WIFSIGNALED(wait_status):
         sig = os.WTERMSIG(wait_status)
         if killed_for == "timeout":
@@ -268,6 +272,22 @@ def explain_denial(header: Any, depth: int = 0, budget: list[int] | None = None)
     for value in header.values():
         if isinstance(value, (dict, list)):
             explain_denial(value, depth + 1, budget)
+
+
+def _after(jobs: list[Any], i: int) -> tuple[int, float] | None:
+    """(job index, seconds) of job i's well-formed "after", else None. It may only name another job
+    of the request that waits on nothing itself."""
+    spec = jobs[i].get("after") if isinstance(jobs[i], dict) else None
+    if not isinstance(spec, dict):
+        return None
+    k, secs = spec.get("job"), spec.get("seconds", 0.0)
+    if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k < len(jobs) or k == i:
+        return None
+    if not isinstance(jobs[k], dict) or "after" in jobs[k]:
+        return None
+    if not isinstance(secs, (int, float)) or isinstance(secs, bool) or not 0 <= secs < 1e6:
+        secs = 0.0
+    return k, float(secs)
 
 
 def _kill_group(pid: int) -> None:
@@ -525,6 +545,12 @@ class Worker:
         whole lines of its output (cleaned, within the output cap), at most every STREAM_EVERY s."""
         results: list[tuple[dict, bytes] | None] = [None] * len(jobs)
         pending: collections.deque[tuple[int, dict, dict]] = collections.deque()
+        # A job with "after": {"job": k, "seconds": s} waits: it starts once job k's checks ask for it
+        # (NEED in k's marker), once k ends without CLEAN, or s seconds into k's run; it is skipped when k
+        # ends CLEAN (and killed then, if it had started on the clock).
+        deferred: dict[int, tuple[dict, dict, int, float]] = {}
+        waits_on: dict[int, int] = {}  # started deferred job -> the job it waited on
+        clean: dict[int, bool] = {}  # finished job -> ended CLEAN
         for i, job in enumerate(jobs):
             job_id = job.get("id") if isinstance(job, dict) else None
             try:
@@ -533,11 +559,29 @@ class Worker:
                 msg = str(exc)
                 results[i] = (self._reply(job_id, "ok", None, None, None, "", False, 0.0, msg), _error_blob(msg))
                 continue
-            pending.append((i, prepared, data))
+            after = _after(jobs, i)
+            if after is not None:
+                deferred[i] = (prepared, data, *after)
+            else:
+                pending.append((i, prepared, data))
         running: dict[int, _Child] = {}
         sel = selectors.DefaultSelector()
         try:
-            while pending or running:
+            while pending or running or deferred:
+                now = time.monotonic()
+                for i, (job, data, k, secs) in list(deferred.items()):
+                    waited = next((c for c in running.values() if c.index == k), None)
+                    if results[k] is not None:
+                        del deferred[i]
+                        if clean.get(k):
+                            results[i] = (self._reply(job.get("id"), "skipped", None, None, None, "", False, 0.0, SKIPPED), b"")
+                        else:
+                            pending.append((i, job, data))
+                            waits_on[i] = k
+                    elif waited is not None and (waited.marker.view[1] == self.runtime.NEED or now - waited.start >= secs):
+                        del deferred[i]
+                        pending.append((i, job, data))
+                        waits_on[i] = k
                 while pending and len(running) < self.max_parallel:
                     i, job, data = pending.popleft()
                     try:
@@ -552,6 +596,8 @@ class Worker:
                     continue
                 live = [c.deadline for c in running.values() if c.killed_for is None]
                 wait = max(0.0, min(live) - time.monotonic()) if live else 0.05
+                if deferred:
+                    wait = min(wait, DEFER_POLL)
                 if any(c.pidfd is None for c in running.values()):
                     wait = min(wait, 0.005)
                 if any(c.stream and len(c.out) > c.streamed for c in running.values()):
@@ -570,7 +616,14 @@ class Worker:
                         child.exited = self._has_exited(child.pid)
                     if child.exited:
                         del running[child.pid]
+                        clean[child.index] = child.killed_for is None and child.marker.view[1] == self.runtime.CLEAN
                         results[child.index] = self._finish(child, sel)
+                        if clean[child.index]:
+                            for other in running.values():  # started on the clock, not needed after all
+                                if waits_on.get(other.index) == child.index and other.killed_for is None:
+                                    _kill_group(other.pid)
+                                    other.killed_for = "skipped"
+                                    other.done = other.exited = True  # reply now, reap later
         finally:
             for child in running.values():  # only after an error in the loop itself: leave nothing behind
                 _kill_group(child.pid)
@@ -805,6 +858,8 @@ class Worker:
             header, arrays = self.runtime.execute(job, self.modules, data, marker)
         except BaseException:  # noqa: BLE001 - runtime.execute promises not to raise
             return EXIT_RUNTIME
+        if header.get("status") == "ok" and marker.view[1] != self.runtime.NEED:
+            marker.view[1] = self.runtime.CLEAN  # a job waiting on this one is not needed
         explain_denial(header)
         try:
             blob = wire.encode(header, arrays)
