@@ -270,7 +270,10 @@ def test_torch_job_is_warm(ev: Evaluator) -> None:
     out = run1(ev, src, names=TORCH_NAMES)
     assert out.status == "ok" and out.header["status"] == "ok", out
     assert out.stdout == "3.0 2.0\n"
-    assert out.wall < 0.5, out.wall
+    # Warm: the child imports nothing and its first step pays no lazy set-up (seconds when cold). What
+    # the 1000 steps themselves take depends on the machine's load: the benchmark measures that.
+    assert out.wall - out.header["wall"] < 0.25, (out.wall, out.header["wall"])
+    assert out.header["wall"] < 2.0, out.header["wall"]
 
 
 def test_runs_are_seeded(ev: Evaluator) -> None:
