@@ -347,8 +347,7 @@ class Runtime:
             return ref_fn()
         seen = st.seen
         st.seen += 1
-        after = self.sample_after
-        if after is not None and seen >= after and st.first_mismatch is None and (seen - after) % self.sample_every:
+        if self._sampled_out(st, seen):
             return ref_fn()  # sampled: matched on every call so far; the learner's full run checks the rest
         torch = self.torch
         np_rng = st.np_rng
@@ -374,7 +373,16 @@ class Runtime:
                 torch.set_rng_state(after)
             if np_after is not None:
                 np.random.set_state(np_after)
-        call = seen
+        self._record(i, st, ref, got, seen)
+        return ref
+
+    def _sampled_out(self, st: _BlankState, seen: int) -> bool:
+        """Call `seen` goes uncompared: after `sample_after` agreeing calls, only one in `sample_every` is."""
+        after = self.sample_after
+        return after is not None and seen >= after and st.first_mismatch is None and bool((seen - after) % self.sample_every)
+
+    def _record(self, i: int, st: _BlankState, ref: Any, got: Any, call: int) -> bool:
+        """Compare one call's values and keep what a diagnosis needs; True when they agree."""
         st.calls += 1
         try:
             same = self.same(i, st, ref, got)
@@ -388,16 +396,14 @@ class Runtime:
             st.pairs.append([self.enc.value(ref), self.enc.value(got), {"call": call}])
             if len(st.pairs) >= self.max_pairs:
                 st.done = True
-        return ref
+        return same
 
     def check(self, i: int, ref_fn: Any, learner_fn: Any) -> Any:
         st = self._state(i)
         mark = self.mark
         seen = st.seen
         st.seen += 1
-        after = self.sample_after
-        if st.done or (after is not None and seen >= after and st.first_mismatch is None
-                       and (seen - after) % self.sample_every):
+        if st.done or self._sampled_out(st, seen):
             return self.run(i, learner_fn)
         torch = self.torch
         np_rng = st.np_rng
@@ -414,22 +420,7 @@ class Runtime:
         if np_before is not None:
             np.random.set_state(np_before)
         got = self.run(i, learner_fn)  # the learner's own value, and draws, carry the run on
-        if not have_ref:
-            self._need()
-            return got
-        st.calls += 1
-        try:
-            same = self.same(i, st, ref, got)
-        except Exception:  # noqa: BLE001 - comparing hostile objects
-            same = False
-        if same:
-            st.matched += 1
-        else:
-            if st.first_mismatch is None:
-                st.first_mismatch = seen
-            st.pairs.append([self.enc.value(ref), self.enc.value(got), {"call": seen}])
-            if len(st.pairs) >= self.max_pairs:
-                st.done = True
+        if not have_ref or not self._record(i, st, ref, got, seen):
             self._need()
         return got
 
