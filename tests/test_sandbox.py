@@ -230,7 +230,7 @@ def test_a_disagreeing_check_starts_the_waiting_job_while_the_run_goes_on(ev: Ev
     # The learner's run finds a disagreement at once, then trains on: the shadow run starts right
     # then, not when the learner's run is over (its line arrives before the learner's last one).
     got: list[tuple[int, str]] = []
-    learner_src = "v = __tutor_check__(0, lambda: 1.0, lambda: 2.0)\n" + SPIN + "print('learner done', v)\n"
+    learner_src = "v = __tutor_check__(0, __tutor_check_learner__(0, lambda: 2.0), lambda: 1.0)\n" + SPIN + "print('learner done', v)\n"
     shadow, learner = ev.run(
         [job("print('shadow started')", id="shadow", after={"job": 1, "seconds": 30}, stream=True),
          job(learner_src, id="learner", stream=True, blanks=[{"name": "a"}])],

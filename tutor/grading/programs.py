@@ -186,10 +186,12 @@ def build(
                 continue
             line_no = file_line(blank.code_line)
             if blank.kind == "expression":
+                # The learner's expression runs before the reference's lambda is even made (runtime.py).
                 if blank.name in shadow and blank.name in answers:
-                    rendered = f"__tutor_blank__({i}, lambda: {_paren(blank.answer)}, lambda: {_paren(answers[blank.name])})"
+                    rendered = (f"__tutor_blank__({i}, __tutor_learner__({i}, lambda: {_paren(answers[blank.name])}), "
+                                f"lambda: {_paren(blank.answer)})")
                 elif use_learner and blank.name in check:
-                    rendered = f"__tutor_check__({i}, lambda: {_paren(blank.answer)}, lambda: {_paren(text)})"
+                    rendered = f"__tutor_check__({i}, __tutor_check_learner__({i}, lambda: {_paren(text)}), lambda: {_paren(blank.answer)})"
                 elif use_learner and mark:
                     rendered = f"__tutor_run__({i}, lambda: {_paren(text)})"
                 else:

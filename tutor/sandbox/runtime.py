@@ -3,17 +3,29 @@
 The program it runs was instrumented by the grader with calls to a few hooks (their names start with
 `__tutor_`, which learner code may not mention):
 
-- `__tutor_blank__(i, ref_fn, learner_fn)`: shadow evaluation. Evaluates the reference expression,
-  then the learner's in the same state (with torch's RNG rewound so both draw the same numbers),
-  compares them and returns the reference value, so the run follows the reference trajectory.
+- `__tutor_blank__(i, __tutor_learner__(i, learner_fn), ref_fn)`: shadow evaluation. Evaluates the
+  learner's expression, rewinds the random generators, then evaluates the reference expression in
+  the same state, compares the two and returns the reference value, so the run follows the
+  reference trajectory.
 - `__tutor_run__(i, fn)`: evaluates a learner expression in a learner run, marking blank `i` as running.
-- `__tutor_check__(i, ref_fn, learner_fn)`: a rewritten learner expression in the learner's own run:
-  returns the learner's value, and at the calls the shadow run would compare (the same sampling)
-  also evaluates the reference expression in the same state (RNG rewound) and compares. A
-  disagreement, or a reference that cannot be evaluated there, sets slot 1 of the marker to NEED:
-  the worker then starts the shadow run that waits on this one (docs/sandbox.md, "after").
+- `__tutor_check__(i, __tutor_check_learner__(i, learner_fn), ref_fn)`: a rewritten learner
+  expression in the learner's own run: its value carries the run on, and at the calls the shadow run
+  would compare (the same sampling) the reference expression is then evaluated in the state the
+  learner's started from (RNG rewound) and compared. A disagreement, or a reference that cannot be
+  evaluated there, sets slot 1 of the marker to NEED: the worker then starts the shadow run that
+  waits on this one (docs/sandbox.md, "after").
 - `__tutor_enter__(i)`, `__tutor_exit__(i)`, `__tutor_fail__(i, exc)`: mark a statement blank.
 - `__tutor_capture__(label)`: evaluates the job's capture expressions for that label.
+
+Grading integrity: the learner's expression always runs first, so while learner code runs the
+reference value of that call does not exist yet and its function has not been made (the program
+passes the reference lambda after the learner's call). The learner's value is reduced to plain
+numbers (no subclass of theirs can decide how it compares) before the reference is computed. In the
+child (`execute(..., seal=True)`), an audit hook refuses every way to a frame (tracebacks',
+generators' and coroutines' frames, `sys._getframe`, `gc`'s object walks, tracing, building
+functions from code), and the program sees numpy and torch through module views that refuse
+modules that are not numpy's or torch's (`torch.os`, `torch.sys`) and private attributes. The AST
+policy (policy.py) refuses the same routes with a sentence before anything runs.
 
 Everything is described as JSON-able dicts plus float64 arrays (see docs/sandbox.md); nothing is
 pickled. This module never raises for anything the program does.
@@ -24,7 +36,9 @@ from __future__ import annotations
 import builtins
 import difflib
 import math
+import sys
 import time
+import types
 from typing import Any
 
 import numpy as np
@@ -70,6 +84,134 @@ def safe_builtins() -> dict[str, Any]:
     out = {name: getattr(builtins, name) for name in _SAFE_BUILTIN_NAMES if hasattr(builtins, name)}
     out["__import__"] = _library_import
     return out
+
+
+# ---- what a program can reach ---------------------------------------------------------------
+
+
+class ModuleView(types.ModuleType):
+    """numpy or torch (or one of their submodules) as a lesson program sees it: every public name the
+    module has, submodules of numpy and torch as views too, and nothing else: not the other modules
+    the library happens to hold (`torch.os`, `torch.sys`, `torch.importlib`), not private names.
+    Names are looked up once, then read from the view's own dict at module speed."""
+
+    def __getattr__(self, name: str) -> Any:
+        real = _VIEWED[id(self)]
+        if name.startswith("_"):
+            raise AttributeError(f"private attributes (like `.{name}`) are not available in lessons", name=name, obj=real)
+        value = getattr(real, name)
+        if isinstance(value, types.ModuleType):
+            if str(getattr(value, "__name__", "")).partition(".")[0] not in _IMPORTABLE:
+                raise AttributeError(f"`.{name}` is a module lessons do not use", name=name, obj=real)
+            value = module_view(value)
+        types.ModuleType.__setattr__(self, name, value)
+        return value
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # `torch.backends.cudnn.deterministic = True` sets the library's flag, not the view's.
+        real = _VIEWED[id(self)]
+        if name.startswith("_"):
+            raise AttributeError(f"private attributes (like `.{name}`) are not available in lessons", name=name, obj=real)
+        setattr(real, name, value)
+        types.ModuleType.__setattr__(self, name, value)
+
+    def __dir__(self) -> list[str]:
+        return [n for n in dir(_VIEWED[id(self)]) if not n.startswith("_")]
+
+
+_VIEWED: dict[int, types.ModuleType] = {}  # id(view) -> the real module
+_VIEWS: dict[int, ModuleView] = {}  # id(real module) -> its view
+
+
+def module_view(module: Any) -> Any:
+    """The view of `module` a program gets (one per module, shared by every run of this process)."""
+    if not isinstance(module, types.ModuleType) or isinstance(module, ModuleView):
+        return module
+    view = _VIEWS.get(id(module))
+    if view is None:
+        view = ModuleView(module.__name__, getattr(module, "__doc__", None))
+        _VIEWED[id(view)] = module
+        _VIEWS[id(module)] = view
+    return view
+
+
+# Audit events that hand a program a frame, code it did not write, or every object of the process.
+_SEALED_EVENTS = frozenset({
+    "sys._getframe", "sys._getframemodulename", "sys._current_frames", "sys._current_exceptions",
+    "sys.settrace", "sys.setprofile", "gc.get_objects", "gc.get_referrers", "gc.get_referents",
+    "function.__new__", "code.__new__",
+})
+# Restricted attributes whose reads CPython audits as "object.__getattr__".
+_SEALED_ATTRS = frozenset({"tb_frame", "gi_frame", "cr_frame", "ag_frame", "f_code", "gi_code", "cr_code", "ag_code", "__code__"})
+SEALED_MESSAGE = "frames, code objects and tracebacks are not available in lessons"
+
+
+class Seal:
+    """An audit hook, installed once in the child before the program runs (it cannot be removed): code
+    compiled as the program (`filename`) gets no frame, traceback frame, code object or object-graph
+    walk for the rest of the process. numpy and torch keep theirs (`torch.manual_seed` formats a
+    stack), and so does the runtime inside `trusted()` (reading a traceback's line numbers)."""
+
+    def __init__(self, filename: str) -> None:
+        trust = [0]
+        getframe = sys._getframe
+
+        def hook(event: str, args: tuple) -> None:
+            if trust[0]:
+                return
+            if event == "object.__getattr__":
+                if len(args) < 2 or args[1] not in _SEALED_ATTRS:
+                    return
+            elif event not in _SEALED_EVENTS:
+                return
+            trust[0] += 1
+            try:
+                caller = getframe(1).f_code.co_filename
+            finally:
+                trust[0] -= 1
+            if caller == filename:
+                raise RuntimeError(SEALED_MESSAGE)
+
+        class _Trusted:
+            def __enter__(self) -> None:
+                trust[0] += 1
+
+            def __exit__(self, *exc: Any) -> None:
+                trust[0] -= 1
+
+        self.trusted = _Trusted
+        sys.addaudithook(hook)
+
+
+class _Unsealed:
+    """`trusted()` where no seal is installed (a runtime used in the worker itself, or in tests)."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
+def _plain(v: Any, torch: Any) -> Any:
+    """The learner's value as plain numbers where it is a subclass of a number, array or tensor, so its
+    own methods (`__eq__`, `__array_ufunc__`, `__torch_function__`) take no part in the comparison;
+    called before the reference's value exists."""
+    t = type(v)
+    if t is float or t is np.float64 or t is np.ndarray or t is int or t is bool or v is None:
+        return v
+    if torch is not None and isinstance(v, torch.Tensor):
+        if t is torch.Tensor or t is torch.nn.Parameter:
+            return v
+        with torch._C.DisableTorchFunctionSubclass():
+            return torch.Tensor.as_subclass(v, torch.Tensor)
+    if isinstance(v, np.ndarray):
+        return np.asarray(v)
+    if isinstance(v, float):
+        return float(v)
+    if isinstance(v, int):
+        return int(v)
+    return v
 
 
 def _short(text: str, limit: int = MAX_TEXT) -> str:
@@ -283,7 +425,8 @@ class _MarkerSetter:
 
 
 class _BlankState:
-    __slots__ = ("seen", "calls", "matched", "first_mismatch", "pairs", "error", "done", "max_abs", "rtol", "atol", "np_rng")
+    __slots__ = ("seen", "calls", "matched", "first_mismatch", "pairs", "error", "done", "max_abs", "rtol", "atol", "np_rng",
+                 "pending")
 
     def __init__(self) -> None:
         self.seen = 0  # times the blank's line ran
@@ -297,13 +440,18 @@ class _BlankState:
         self.error: dict | None = None
         self.done = False
         self.max_abs = 0.0
+        # Per call in progress (calls nest when a blank's expression reaches the same blank again):
+        # what the learner's half of the hook left for the reference's half.
+        self.pending: list[Any] = []
 
 
 class Runtime:
     """The hooks an instrumented program calls, and what they recorded."""
 
     def __init__(self, job: dict, modules: dict[str, Any], marker: Any) -> None:
-        self.job = job
+        # Only what the hooks need: never the program's source, whose text holds the reference answers.
+        self.capture_exprs = job.get("captures") or {}
+        self.trusted: Any = _Unsealed
         self.filename = job.get("filename", "<lesson>")
         self.marker = marker
         # The hooks set the marker on every blank call: through the shared page's memoryview when the
@@ -341,39 +489,50 @@ class Runtime:
     def _spec(self, i: int) -> dict:
         return self.specs[i] if 0 <= i < len(self.specs) and isinstance(self.specs[i], dict) else {}
 
-    def blank(self, i: int, ref_fn: Any, learner_fn: Any = None) -> Any:
+    def _rng_state(self, np_rng: bool) -> tuple[Any, Any]:
+        torch = self.torch
+        return (torch.get_rng_state() if torch is not None else None, np.random.get_state() if np_rng else None)
+
+    def _set_rng_state(self, state: tuple[Any, Any]) -> None:
+        if state[0] is not None:
+            self.torch.set_rng_state(state[0])
+        if state[1] is not None:
+            np.random.set_state(state[1])
+
+    def learner(self, i: int, learner_fn: Any) -> None:
+        """Shadow run, first half: the learner's expression in the reference's state, before the
+        reference's value exists; the generators are rewound after it so the reference draws the same."""
         st = self._state(i)
-        if learner_fn is None or st.done:
-            return ref_fn()
+        if st.done:
+            st.pending.append(None)
+            return None
         seen = st.seen
         st.seen += 1
         if self._sampled_out(st, seen):
-            return ref_fn()  # sampled: matched on every call so far; the learner's full run checks the rest
-        torch = self.torch
-        np_rng = st.np_rng
-        before = torch.get_rng_state() if torch is not None else None
-        np_before = np.random.get_state() if np_rng else None
-        ref = ref_fn()
-        after = torch.get_rng_state() if torch is not None else None
-        np_after = np.random.get_state() if np_rng else None
-        if before is not None:
-            torch.set_rng_state(before)
-        if np_before is not None:
-            np.random.set_state(np_before)
+            st.pending.append(None)  # sampled: matched on every call so far; the learner's full run checks the rest
+            return None
+        before = self._rng_state(st.np_rng)
         self.mark[0] = i
         try:
-            got = learner_fn()
+            got = _plain(learner_fn(), self.enc._torch)
         except BaseException as exc:  # noqa: BLE001 - the learner's error is a result
             st.error = self.describe_error(exc, blank=i, call=seen)
             st.done = True
-            return ref
+            st.pending.append(None)
+            return None
         finally:
             self.mark[0] = -1
-            if after is not None:
-                torch.set_rng_state(after)
-            if np_after is not None:
-                np.random.set_state(np_after)
-        self._record(i, st, ref, got, seen)
+            self._set_rng_state(before)
+        st.pending.append((seen, got))
+        return None
+
+    def blank(self, i: int, _learner: Any, ref_fn: Any) -> Any:
+        """Shadow run, second half: the reference's value, compared with the learner's, carries the run on."""
+        st = self._state(i)
+        entry = st.pending.pop() if st.pending else None
+        ref = ref_fn()
+        if entry is not None:
+            self._record(i, st, ref, entry[1], entry[0])
         return ref
 
     def _sampled_out(self, st: _BlankState, seen: int) -> bool:
@@ -398,29 +557,38 @@ class Runtime:
                 st.done = True
         return same
 
-    def check(self, i: int, ref_fn: Any, learner_fn: Any) -> Any:
+    def check_learner(self, i: int, learner_fn: Any) -> Any:
+        """Learner run, first half: the learner's own value (it carries the run on); at a compared call
+        the generators' states before and after it are kept for the reference's half."""
         st = self._state(i)
-        mark = self.mark
         seen = st.seen
         st.seen += 1
         if st.done or self._sampled_out(st, seen):
-            return self.run(i, learner_fn)
-        torch = self.torch
-        np_rng = st.np_rng
-        before = torch.get_rng_state() if torch is not None else None
-        np_before = np.random.get_state() if np_rng else None
-        mark[0] = i  # the reference expression runs on the learner's state: it may be what hangs
+            got = self.run(i, learner_fn)
+            st.pending.append(None)
+            return got
+        before = self._rng_state(st.np_rng)
+        got = self.run(i, learner_fn)
+        st.pending.append((seen, before, self._rng_state(st.np_rng), _plain(got, self.enc._torch)))
+        return got
+
+    def check(self, i: int, got: Any, ref_fn: Any) -> Any:
+        """Learner run, second half: the reference expression in the state the learner's started from."""
+        st = self._state(i)
+        entry = st.pending.pop() if st.pending else None
+        if entry is None:
+            return got
+        seen, before, after, plain = entry
+        self._set_rng_state(before)
+        self.mark[0] = i  # the reference expression runs on the learner's state: it may be what hangs
         try:
             ref = ref_fn()
             have_ref = True
         except BaseException:  # noqa: BLE001 - the learner's state may not suit it: the shadow run decides
             ref, have_ref = None, False
-        if before is not None:
-            torch.set_rng_state(before)
-        if np_before is not None:
-            np.random.set_state(np_before)
-        got = self.run(i, learner_fn)  # the learner's own value, and draws, carry the run on
-        if not have_ref or not self._record(i, st, ref, got, seen):
+        self.mark[0] = -1
+        self._set_rng_state(after)
+        if not have_ref or not self._record(i, st, ref, plain, seen):
             self._need()
         return got
 
@@ -455,7 +623,7 @@ class Runtime:
             self.failed_blank = i
 
     def capture(self, label: str) -> None:
-        exprs = (self.job.get("captures") or {}).get(str(label)) or []
+        exprs = self.capture_exprs.get(str(label)) or [] if isinstance(self.capture_exprs, dict) else []
         out: dict[str, dict] = {}
         for expr in exprs:
             try:
@@ -558,6 +726,10 @@ class Runtime:
 
     # ---- errors --------------------------------------------------------------------------------
     def describe_error(self, exc: BaseException, blank: int | None = None, call: int | None = None) -> dict:
+        with self.trusted():
+            return self._describe_error(exc, blank, call)
+
+    def _describe_error(self, exc: BaseException, blank: int | None, call: int | None) -> dict:
         line = None
         tb = exc.__traceback__
         while tb is not None:
@@ -630,34 +802,45 @@ def _strip_arrays(desc: Any) -> Any:
     return desc
 
 
-def execute(job: dict, modules: dict[str, Any], data: dict[str, Any], marker: Any) -> tuple[dict, list]:
+def execute(job: dict, modules: dict[str, Any], data: dict[str, Any], marker: Any, *, seal: bool = False) -> tuple[dict, list]:
     """Run `job["source"]` with `modules` and `data` in its namespace; return (header, arrays).
 
-    `marker.set(i)` records which blank is running (None when none). Never raises for anything the
-    program does: exceptions become header["status"] == "error" with header["error"].
+    `marker.set(i)` records which blank is running (None when none). With `seal` (the sandboxed child,
+    which runs one program and exits) the audit hook goes on before the program runs. Never raises
+    for anything the program does: exceptions become header["status"] == "error" with header["error"].
     """
     rt = Runtime(job, modules, marker)
     ns: dict[str, Any] = {"__name__": "__lesson__", "__builtins__": safe_builtins()}
     for alias in job.get("names") or []:
         if alias in modules:
-            ns[alias] = modules[alias]
+            ns[alias] = module_view(modules[alias])
     ns.update(data)
     ns["__tutor_blank__"] = rt.blank
+    ns["__tutor_learner__"] = rt.learner
     ns["__tutor_run__"] = rt.run
     ns["__tutor_check__"] = rt.check
+    ns["__tutor_check_learner__"] = rt.check_learner
     ns["__tutor_enter__"] = rt.enter
     ns["__tutor_exit__"] = rt.exit
     ns["__tutor_fail__"] = rt.fail
     ns["__tutor_capture__"] = rt.capture
     rt.namespace = ns
-    start = time.perf_counter()
     status, error = "ok", None
     try:
         code = compile(job["source"], rt.filename, "exec")
-        exec(code, ns)
-    except BaseException as exc:  # noqa: BLE001 - anything the program raises is a result
-        status = "error"
-        error = rt.describe_error(exc, blank=rt.failed_blank)
+    except BaseException as exc:  # noqa: BLE001 - a program that does not compile is a result
+        code, status, error = None, "error", rt.describe_error(exc)
+    if seal:
+        job.pop("source", None)  # the text of the reference answers stays out of the child's reach
+        rt.trusted = Seal(rt.filename).trusted
+    start = time.perf_counter()
+    if code is not None:
+        try:
+            exec(code, ns)
+        except BaseException as exc:  # noqa: BLE001 - anything the program raises is a result
+            status = "error"
+            error = rt.describe_error(exc, blank=rt.failed_blank)
+        del code
     wall = time.perf_counter() - start
     try:
         return rt.header(status, error, wall), rt.enc.arrays

@@ -855,7 +855,7 @@ class Worker:
         except BaseException:  # noqa: BLE001
             return EXIT_SETUP
         try:
-            header, arrays = self.runtime.execute(job, self.modules, data, marker)
+            header, arrays = self.runtime.execute(job, self.modules, data, marker, seal=True)
         except BaseException:  # noqa: BLE001 - runtime.execute promises not to raise
             return EXIT_RUNTIME
         if header.get("status") == "ok" and marker.view[1] != self.runtime.NEED:
