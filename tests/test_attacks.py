@@ -5,8 +5,8 @@ Every case checks the outcome (a timeout, memory, crashed or refused verdict, or
 sentence a learner can read), that nothing happened (no file created, changed or deleted; no
 process left; the loopback listeners got nothing; no secret in the output) and that the next
 evaluation works. The attacks reach the OS the way a real attacker would when Python-level guards
-fail: `np.ctypeslib.ctypes` (libc: syscall, system, fork), `torch.os`, `torch.sys.modules`
-(the real builtins: open, __import__), `__subclasses__` walks and frames.
+fail: the real `sys` from a class's globals (`object.__subclasses__()`), then `ctypes` (libc: syscall,
+system, fork), `os` and the real builtins (open, __import__); `__subclasses__` walks and frames.
 
 Nothing is ever sent to an address other than 127.0.0.1, and only to listeners this file opens.
 When run as an unprivileged user (see `test_attack_suite_as_nobody`), the same cases run again.
@@ -36,11 +36,14 @@ SECRET = "tutor-secret-" + uuid.uuid4().hex
 TAG = uuid.uuid4().hex[:12]
 REPO = Path(__file__).resolve().parent.parent
 
-PRE = (
-    "ct = np.ctypeslib.ctypes\n"
+# The real `sys`, past the module views a program sees numpy and torch through (runtime.py): from the
+# globals of a class `object.__subclasses__()` lists, as an attacker past the AST policy would.
+SYS = "sysm = [k for k in ().__class__.__base__.__subclasses__() if k.__name__ == '_wrap_close'][0].__init__.__globals__['sys']\n"
+PRE = SYS + (
+    "ct = sysm.modules['ctypes']\n"
     "c = ct.CDLL(None, use_errno=True)\n"
-    "bi = torch.sys.modules['builtins']\n"
-    "os = torch.os\n"
+    "bi = sysm.modules['builtins']\n"
+    "os = sysm.modules['os']\n"
 )
 
 
@@ -219,9 +222,9 @@ def cases(w: World | None = None) -> list[Case]:
     out = [
         # ---- time ----
         Case("infinite loop", "x = 0\nwhile True:\n    x += 1\n", ("timeout",), timeout=0.5),
-        Case("sleep", "torch.sys.modules['time'].sleep(60)\n", ("timeout",), timeout=0.5),
-        Case("deadlock", "th = torch.sys.modules['threading']\nl = th.Lock()\nl.acquire()\nl.acquire()\n", ("timeout",), timeout=0.5),
-        Case("SIGTERM ignored", PRE + "sig = torch.sys.modules['signal']\nsig.signal(15, sig.SIG_IGN)\nwhile True:\n    pass\n", ("timeout",), timeout=0.5),
+        Case("sleep", SYS + "sysm.modules['time'].sleep(60)\n", ("timeout",), timeout=0.5),
+        Case("deadlock", SYS + "th = sysm.modules['threading']\nl = th.Lock()\nl.acquire()\nl.acquire()\n", ("timeout",), timeout=0.5),
+        Case("SIGTERM ignored", PRE + "sig = sysm.modules['signal']\nsig.signal(15, sig.SIG_IGN)\nwhile True:\n    pass\n", ("timeout",), timeout=0.5),
         Case("long C-level op", "a = torch.ones(3000, 3000)\nfor _ in range(1000):\n    a = a @ a\n", ("timeout",), timeout=0.5),
         # ---- memory ----
         Case("python list bomb", "a = [0] * 10**10\n", ("memory",)),
@@ -230,11 +233,11 @@ def cases(w: World | None = None) -> list[Case]:
         Case("numpy growth", "a = []\nwhile True:\n    a.append(np.ones(10**7))\n", ("memory", "timeout"), timeout=5.0),
         Case("torch bomb", "t = torch.ones(50000, 50000)\n", ("memory",)),
         Case("torch growth", "a = []\nwhile True:\n    a.append(torch.ones(10**7))\n", ("memory", "timeout"), timeout=5.0),
-        Case("thread bomb", "th = torch.sys.modules['threading']\nts = []\nfor i in range(100000):\n"
-             "    t = th.Thread(target=torch.sys.modules['time'].sleep, args=(60,))\n    t.start()\n    ts.append(t)\n",
+        Case("thread bomb", SYS + "th = sysm.modules['threading']\nts = []\nfor i in range(100000):\n"
+             "    t = th.Thread(target=sysm.modules['time'].sleep, args=(60,))\n    t.start()\n    ts.append(t)\n",
              ("error", "memory", "timeout")),
         Case("deep recursion", "def f(n):\n    return f(n + 1)\nf(0)\n", ("error",)),
-        Case("deep recursion, limit raised", "torch.sys.setrecursionlimit(10**8)\ndef f(n):\n    return f(n + 1) + 1\nf(0)\n",
+        Case("deep recursion, limit raised", SYS + "sysm.setrecursionlimit(10**8)\ndef f(n):\n    return f(n + 1) + 1\nf(0)\n",
              ("crashed", "memory", "timeout"), timeout=1.0),
         Case("segfault", PRE + "ct.string_at(0)\n", ("crashed",)),
         # ---- output and disk ----
@@ -267,7 +270,7 @@ def cases(w: World | None = None) -> list[Case]:
         Case("read the tutor's environ", PRE + "st = bi.open(f'/proc/{os.getppid()}/stat').read()\n"
              "pp = st.rsplit(')', 1)[1].split()[1]\nprint(bi.open(f'/proc/{pp}/environ', 'rb').read())\n", FAIL),
         Case("read /proc/ppid/mem", PRE + "f = bi.open(f'/proc/{os.getppid()}/mem', 'rb')\nprint(f.read(16))\n", FAIL),
-        Case("os.environ", "print(dict(torch.os.environ))\n", ("ok",), stdout_ok=("LANG",)),
+        Case("os.environ", SYS + "print(dict(sysm.modules['os'].environ))\n", ("ok",), stdout_ok=("LANG",)),
         Case("/dev/shm write", PRE + f"bi.open('/dev/shm/tutor-{TAG}', 'w').write('x')\n", FAIL),
         Case("/dev/shm list", PRE + "print(os.listdir('/dev/shm'))\n", FAIL),
         Case("/dev/tty", PRE + "bi.open('/dev/tty', 'w').write('hello')\n", FAIL),
@@ -305,7 +308,7 @@ def cases(w: World | None = None) -> list[Case]:
         Case("__subclasses__ walk to os.system", f"w = [k for k in ().__class__.__base__.__subclasses__() if k.__name__ == '_wrap_close'][0]\n"
              f"g = w.__init__.__globals__\nprint('rc', g['system']('touch ' + {N('tmp')}))\n", ("ok",), stdout_ok=("rc -1", "rc 32512")),
         Case("__subclasses__ walk to Popen", f"p = [k for k in ().__class__.__base__.__subclasses__() if k.__name__ == 'Popen']\n"
-             f"p = p[0] if p else torch.sys.modules['builtins'].__import__('subprocess').Popen\np(['touch', {N('tmp')}])\n", FAIL),
+             f"p = p[0] if p else sysm.modules['builtins'].__import__('subprocess').Popen\np(['touch', {N('tmp')}])\n", FAIL),
         Case("match class pattern", f"match ():\n    case object(__class__=k):\n        pass\n"
              f"w = [s for s in k.__base__.__subclasses__() if s.__name__ == '_wrap_close'][0]\n"
              f"w.__init__.__globals__['remove']({S('sentinel')})\n", FAIL),
@@ -391,7 +394,7 @@ def test_a_secret_in_the_tutors_environment_stays_there() -> None:
     """A tutor process started with a secret in its environment: the runs cannot read it from /proc."""
     code = (
         "import json, os, sys\nfrom tutor.sandbox import Evaluator\n"
-        "src = ('ct = np.ctypeslib.ctypes\\nc = ct.CDLL(None, use_errno=True)\\nbuf = ct.create_string_buffer(65536)\\n'\n"
+        "src = ('ct = [k for k in ().__class__.__base__.__subclasses__() if k.__name__ == \"_wrap_close\"][0].__init__.__globals__[\"sys\"].modules[\"ctypes\"]\\nc = ct.CDLL(None, use_errno=True)\\nbuf = ct.create_string_buffer(65536)\\n'\n"
         "       'for p in [b\"/proc/self/environ\", b\"/proc/%d/environ\" % c.getppid(), b\"/proc/TUTOR/environ\"]:\\n'\n"
         "       '    fd = c.open(p, 0)\\n    n = c.read(fd, buf, 65536) if fd >= 0 else -1\\n'\n"
         "       '    print(p, fd, buf.raw[:max(n, 0)])\\n').replace('TUTOR', str(os.getpid()))\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import socket
 import sys
 import threading
@@ -16,7 +17,12 @@ from tutor.sandbox import seccomp as sc
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the OS layers are Linux ones")
 
-LIBC = "c = np.ctypeslib.ctypes.CDLL(None, use_errno=True)\n"
+# libc through ctypes, reached the way an attacker would once the module views refuse `np.ctypeslib.ctypes`.
+LIBC = (
+    "CDLL = [k for k in ().__class__.__base__.__subclasses__() if k.__name__ == 'CDLL' and k.__module__ == 'ctypes'][0]\n"
+    "ct = CDLL.__init__.__globals__\n"
+    "c = CDLL(None, use_errno=True)\n"
+)
 
 
 def job(source: str, **kw: object) -> dict:
@@ -64,7 +70,7 @@ class _Listener:
 # What each degraded mode must still stop, through the layers that remain.
 TCP = LIBC + (
     "s = c.socket(2, 1, 0)\n"
-    "addr = (np.ctypeslib.ctypes.c_char * 16)(*bytes([2, 0, PORT >> 8, PORT & 255, 127, 0, 0, 1] + [0] * 8))\n"
+    "addr = (ct['c_char'] * 16)(*bytes([2, 0, PORT >> 8, PORT & 255, 127, 0, 0, 1] + [0] * 8))\n"
     "print('socket', s, 'connect', c.connect(s, addr, 16) if s >= 0 else -1)\n"
 )
 WRITE = "np.savetxt(PATH, np.ones(3))\n"
@@ -148,6 +154,102 @@ def test_doctor_and_grade_reports_name_the_missing_layer(full_layers: list[str],
     assert "seccomp" not in report["sandbox"]["layers"] and "landlock" in report["sandbox"]["layers"]
     assert cli.main(["grade", "linreg-numpy", "--answers", str(answers), "--require-isolation"]) == cli.EXIT_USAGE
     assert "seccomp" in capsys.readouterr().err
+
+
+NO_SECCOMP_OR_NETNS = ["seccomp", "namespaces"]
+
+
+def _doctor_sockets(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], gone: list[str]) -> list[str] | None:
+    """The socket kinds `tutor doctor` says a run keeps on a host without `gone`, None when it says nothing."""
+    import tutor.sandbox
+    from tutor import cli
+
+    monkeypatch.setattr(tutor.sandbox, "Evaluator", functools.partial(Evaluator, disable_layers=gone))
+    assert cli.main(["doctor"]) == cli.EXIT_OK
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Sockets: ")]
+    if not lines:
+        return None
+    (line,) = lines
+    listed = line.split(" can still open ", 1)[1].split(" sockets (", 1)[0]
+    return [kind for part in listed.split(", ") for kind in part.split(" and ")]
+
+
+def test_doctor_says_which_sockets_stay_open_without_seccomp_and_a_network_namespace(
+        full_layers: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    abi = ll.abi_version()
+    said = _doctor_sockets(monkeypatch, capsys, NO_SECCOMP_OR_NETNS)
+    active = [n for n in full_layers if n not in NO_SECCOMP_OR_NETNS]
+    assert said == layers.open_socket_families(active, abi, os.geteuid() == 0)
+    assert "UDP" in said and "pathname UNIX" in said
+    assert ("TCP" in said) == (abi < 4) and ("abstract UNIX" in said) == (abi < 6)
+    assert "raw" not in said  # the capability drop holds
+    assert _doctor_sockets(monkeypatch, capsys, ["seccomp"]) == ["pathname UNIX"]  # the namespace closes the rest
+    assert _doctor_sockets(monkeypatch, capsys, []) is None  # seccomp refuses socket(): nothing to say
+
+
+def test_what_doctor_says_stays_open_is_what_a_run_reaches(full_layers: list[str], tmp_path: Path) -> None:
+    """Not a fixed sentence: on the simulated host, a run's UDP datagram and pathname UNIX connection reach
+    listeners this test opens (on 127.0.0.1 and in tmp_path) exactly when the doctor lists them, TCP when it lists TCP."""
+    said = layers.open_socket_families([n for n in full_layers if n not in NO_SECCOMP_OR_NETNS], ll.abi_version(),
+                                       os.geteuid() == 0)
+    tcp = _Listener()
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", 0))
+    udp.settimeout(0.2)
+    os.chmod(tmp_path, 0o777)
+    path = str(tmp_path / "u.sock")
+    unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    unix.bind(path)
+    unix.listen(4)
+    unix.settimeout(0.2)
+    os.chmod(path, 0o777)
+    sun = path.encode()
+    source = TCP.replace("PORT", str(tcp.port)) + (
+        f"u = c.socket(2, 2, 0)\nudp = (ct['c_char'] * 16)(*bytes([2, 0, {udp.getsockname()[1] >> 8}, "
+        f"{udp.getsockname()[1] & 255}, 127, 0, 0, 1] + [0] * 8))\n"
+        "print('udp', c.sendto(u, b'hello', 5, 0, udp, 16))\n"
+        f"x = c.socket(1, 1, 0)\nsun = (ct['c_char'] * 110)(*(bytes([1, 0]) + {sun!r} + bytes({108 - len(sun)})))\n"
+        "print('unix', c.connect(x, sun, 110))\n"
+    )
+    try:
+        with Evaluator(preload=("numpy",), disable_layers=NO_SECCOMP_OR_NETNS) as ev:
+            out = run1(ev, source)
+        got_udp = udp.recvfrom(64)[0] == b"hello"
+    except (TimeoutError, socket.timeout):
+        got_udp = False
+    finally:
+        got_tcp = tcp.got_anything()
+        tcp.close()
+        udp.close()
+    try:
+        unix.accept()[0].close()
+        got_unix = True
+    except (TimeoutError, socket.timeout):
+        got_unix = False
+    unix.close()
+    assert out.status == "ok", out
+    assert got_udp == ("UDP" in said) and got_unix == ("pathname UNIX" in said), (said, out.stdout)
+    assert got_tcp == ("TCP" in said), (said, out.stdout)
+
+
+def test_open_sockets_follow_the_layers_and_the_landlock_abi() -> None:
+    full = list(layers.ALL_LAYERS)
+    assert layers.open_socket_families(full, 7, root=True) == []
+    bare = ["session", "rlimits"]
+    assert layers.open_socket_families(bare, 0, root=False) == ["TCP", "UDP", "SCTP", "MPTCP", "abstract UNIX", "netlink", "pathname UNIX"]
+    assert "raw" in layers.open_socket_families(bare, 0, root=True)  # root keeps CAP_NET_RAW without the drop
+    assert "raw" not in layers.open_socket_families(bare + ["no-new-privileges"], 0, root=True)
+    with_ll = bare + ["landlock"]
+    assert layers.open_socket_families(with_ll, 3) == ["TCP", "UDP", "SCTP", "MPTCP", "abstract UNIX", "netlink", "pathname UNIX"]
+    assert layers.open_socket_families(with_ll, 4) == ["UDP", "SCTP", "MPTCP", "abstract UNIX", "netlink", "pathname UNIX"]
+    assert layers.open_socket_families(with_ll, 6) == ["UDP", "SCTP", "MPTCP", "netlink", "pathname UNIX"]
+    assert layers.open_socket_families(bare, 6)[0] == "TCP"  # the kernel's ABI counts for nothing without the layer
+    assert layers.open_socket_families(with_ll + ["namespaces"], 6) == ["pathname UNIX"]
+    note = layers.socket_note(with_ll, 6)
+    assert note is not None and note.startswith("with no seccomp filter and no network namespace, a run here can still open UDP")
+    assert "Landlock ABI 6 only restricts TCP bind/connect and abstract UNIX sockets" in note and "\n" not in note
+    assert "there is no Landlock" in (layers.socket_note(bare) or "")
+    assert layers.socket_note(full, 7) is None
 
 
 def test_the_app_with_require_isolation_refuses_a_degraded_host(full_layers: list[str], monkeypatch: pytest.MonkeyPatch,

@@ -236,8 +236,12 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    """The layers as the evaluator worker applies them to each run (probed there, not here)."""
+    """The layers as the evaluator worker applies them to each run (probed there, not here), and the
+    sockets a run keeps where seccomp is missing (the kernel's Landlock ABI is the worker's too)."""
+    import os
+
     from tutor.sandbox import Evaluator, EvaluatorError
+    from tutor.sandbox import landlock, layers
 
     with Evaluator(preload=("numpy",)) as ev:
         try:
@@ -254,6 +258,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             _out(f"  active   {name}" + (f" ({more})" if isinstance(more, str) and more else ""))
         for name in missing:
             _out(f"  MISSING  {name}")
+        sockets = layers.socket_note(active, landlock.abi_version() if "landlock" in active else 0, os.geteuid() == 0)
+        if sockets:
+            _out(f"Sockets: {sockets}.")
         start = time.perf_counter()
         ev.run([{"id": "ping", "source": "x = 1\n", "names": ["np"], "timeout": 5.0}])
         _out(f"Evaluator: answers in {1000 * (time.perf_counter() - start):.0f} ms after start")
@@ -305,6 +312,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+    from tutor.sandbox import landlock, layers
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -321,6 +329,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(str(p), file=sys.stderr)
         return EXIT_USAGE
     except UsageError as exc:
+        sockets = layers.socket_note(active, landlock.abi_version() if "landlock" in active else 0, os.geteuid() == 0)
+        if sockets:
+            _out(f"Sockets: {sockets}.")
         print(f"tutor: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -5,6 +5,11 @@ evaluator), started with the same options as the server (`--lessons`, `--require
 the user who runs the server, with that user's progress. There is no login: by default the server
 listens on 127.0.0.1 only, and a learner on a shared server reaches it through an SSH tunnel
 (`ssh -L 8000:localhost:8000 host`). Listening on another address is the instructor's choice.
+
+The page loads nothing from outside this server (a classroom without internet, or a careful one):
+it is our own copy of textual-serve's page template (serve_templates/app_index.html) without the
+Google Fonts stylesheet; the font xterm.js asks for comes from textual-serve's own static folder,
+like textual.js and xterm.css, and every font stack ends in the browser's monospace fonts.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from pathlib import Path
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
+TEMPLATES = Path(__file__).resolve().parent / "serve_templates"  # app_index.html: the self-contained page
 
 
 class ServeError(Exception):
@@ -75,5 +81,6 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, lessons: Path | No
         port=port,
         title="tutor",
         public_url=page_url(host, port, public_url),
+        templates_path=TEMPLATES,  # absolute: textual-serve joins it to its own folder, which keeps it as is
     )
     server.serve()

@@ -6,6 +6,13 @@ renames, links, device ioctls or truncation anywhere, no reads of homes, /etc, /
 From ABI 4 it handles TCP bind and connect with no rule (so both are denied); from ABI 6 it scopes
 abstract Unix sockets and signals to the child's own domain (it cannot signal the worker, the tutor
 or anything else it did not start).
+
+Threads: `landlock_restrict_self` restricts the calling thread (and the threads and processes it
+starts afterwards), not the threads that already run. ABI 8 (Linux 7.0) adds
+LANDLOCK_RESTRICT_SELF_TSYNC, which restricts every thread of the process at once; `restrict_self`
+passes it from that ABI on. Below it the caller must be single-threaded (layers.py checks).
+Connecting to a pathname Unix socket is not a file access Landlock handles (up to ABI 8 at least):
+without seccomp, such sockets stay reachable (`tutor doctor` says so).
 """
 
 from __future__ import annotations
@@ -24,6 +31,8 @@ FS_ABI1 = (1 << 13) - 1  # execute .. make_sym
 FS_REFER, FS_TRUNCATE, FS_IOCTL_DEV = 1 << 13, 1 << 14, 1 << 15
 NET_BIND_TCP, NET_CONNECT_TCP = 1, 2
 SCOPE_ABSTRACT_UNIX_SOCKET, SCOPE_SIGNAL = 1, 2
+RESTRICT_SELF_TSYNC = 1 << 3  # landlock_restrict_self flag: every thread of the process (ABI 8)
+ABI_TCP, ABI_SCOPED, ABI_TSYNC = 4, 6, 8  # the first ABI with TCP rules, with scopes, with TSYNC
 
 READ_DIR_RIGHTS = FS_READ_FILE | FS_READ_DIR
 READ_FILE_RIGHTS = FS_READ_FILE
@@ -72,8 +81,8 @@ def handled(abi: int) -> tuple[int, int, int]:
         fs |= FS_TRUNCATE
     if abi >= 5:
         fs |= FS_IOCTL_DEV
-    net = NET_BIND_TCP | NET_CONNECT_TCP if abi >= 4 else 0
-    scoped = SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL if abi >= 6 else 0
+    net = NET_BIND_TCP | NET_CONNECT_TCP if abi >= ABI_TCP else 0
+    scoped = SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL if abi >= ABI_SCOPED else 0
     return fs, net, scoped
 
 
@@ -103,6 +112,7 @@ def create_ruleset(read_only: Iterable[str], abi: int | None = None) -> int:
     return fd
 
 
-def restrict_self(ruleset_fd: int) -> None:
-    """Enforce the ruleset on this (single-threaded) process; needs no-new-privs or CAP_SYS_ADMIN."""
-    _syscall(SYS_RESTRICT_SELF, ruleset_fd, 0)
+def restrict_self(ruleset_fd: int, abi: int = 0) -> None:
+    """Enforce the ruleset: on every thread from ABI 8, else on the calling thread only (so the caller
+    must be single-threaded); needs no-new-privs or CAP_SYS_ADMIN."""
+    _syscall(SYS_RESTRICT_SELF, ruleset_fd, RESTRICT_SELF_TSYNC if abi >= ABI_TSYNC else 0)

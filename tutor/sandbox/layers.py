@@ -25,6 +25,20 @@ Decisions:
   directories, the tutor package, /dev/null and /dev/urandom; nothing else (see landlock.py).
 - RLIMIT_NPROC is not set: it counts every process of the user (so a small value breaks a
   learner's other work on a shared host) and root ignores it; seccomp forbids fork instead.
+- Threads (issue 10): Landlock, the capability drop and seccomp bind the thread that applies them
+  (and every thread or process it starts later), not threads that already run. A forked child has
+  one thread, but a pre-forked child warms numpy and torch before these layers go on (the worker's
+  OMP/OpenBLAS/MKL settings and `torch.set_num_threads(1)` keep that single-threaded: checked).
+  So right before the first of them (`per_thread`), `check_threads` counts /proc/self/task (still
+  readable: Landlock is not on yet); with more than one thread, or none counted, the job is refused
+  (`ThreadsNotIsolated`, one sentence, the program never runs) unless every such layer about to
+  apply reaches all threads on this kernel: seccomp through SECCOMP_FILTER_FLAG_TSYNC, Landlock
+  from ABI 8 (LANDLOCK_RESTRICT_SELF_TSYNC); capabilities have no all-threads form, so in practice
+  the child must be single-threaded. seccomp and Landlock use their all-threads flags whenever the
+  kernel has them anyway. Namespaces are not `per_thread`: unshare(CLONE_NEWUSER) itself fails in
+  a multi-threaded process.
+- Without seccomp (which forbids socket()) some socket families stay open; `open_socket_families`
+  computes which from the active layers and the Landlock ABI, and `tutor doctor` prints it.
 """
 
 from __future__ import annotations
@@ -38,7 +52,7 @@ import resource
 import signal
 import sys
 from dataclasses import dataclass, field
-from typing import Iterable, Protocol
+from typing import Iterable, Protocol, Sequence
 
 from tutor.sandbox import landlock, seccomp
 
@@ -77,12 +91,30 @@ class LayerFailed(Exception):
         self.name = name
 
 
+class ThreadsNotIsolated(LayerFailed):
+    """Threads besides the one applying the layers run in the child, and a layer about to apply would
+    not reach them: the job is refused with this sentence, never run with a thread outside."""
+
+    def __init__(self, index: int, name: str, reason: str) -> None:
+        Exception.__init__(self, f"the sandbox could not isolate every thread of the run: {reason}; the run was refused")
+        self.index = index
+        self.name = name
+
+
 class Layer(Protocol):
     name: str
 
     def available(self) -> bool: ...
 
     def apply(self, ctx: Context) -> None: ...
+
+
+class ThreadScoped(Layer, Protocol):
+    """A layer that binds the thread applying it (`per_thread = True`): can it reach the others here?"""
+
+    def all_threads(self) -> bool: ...
+
+    def thread_gap(self) -> str: ...
 
 
 _libc: ctypes.CDLL | None = None
@@ -307,6 +339,7 @@ class Landlock:
     """Read-only access beneath what the run needs, no writes anywhere, no TCP, scoped sockets and signals."""
 
     name = "landlock"
+    per_thread = True
 
     def __init__(self) -> None:
         self.fd: int | None = None
@@ -335,6 +368,12 @@ class Landlock:
         paths.update({"/dev/null", "/dev/urandom"})
         return sorted({os.path.realpath(p) for p in paths if p} | {p for p in paths if p})
 
+    def all_threads(self) -> bool:
+        return self.abi >= landlock.ABI_TSYNC
+
+    def thread_gap(self) -> str:
+        return f"landlock (ABI {self.abi} has no all-threads flag)"
+
     def prepare(self) -> None:
         fd = landlock.create_ruleset(self.read_only_paths(), self.abi)
         if fd <= RESULT_FD + 2:  # keep it clear of the descriptors the stdio layer moves around
@@ -349,10 +388,10 @@ class Landlock:
         if self.fd is None:
             raise OSError("the ruleset was not prepared")
         try:
-            landlock.restrict_self(self.fd)
+            landlock.restrict_self(self.fd, self.abi)
         except PermissionError:  # not privileged in any namespace: Landlock then needs no_new_privs first
             _prctl(PR_SET_NO_NEW_PRIVS, 1)
-            landlock.restrict_self(self.fd)
+            landlock.restrict_self(self.fd, self.abi)
         os.close(self.fd)
 
 
@@ -368,6 +407,13 @@ class NoNewPrivileges:
     """execve can never gain privileges (setuid binaries, file capabilities); every capability is dropped."""
 
     name = "no-new-privileges"
+    per_thread = True
+
+    def all_threads(self) -> bool:
+        return False  # capset(2) changes the calling thread only; there is no all-threads form
+
+    def thread_gap(self) -> str:
+        return "no-new-privileges (capabilities are dropped per thread)"
 
     def available(self) -> bool:
         try:
@@ -390,9 +436,16 @@ class Seccomp:
     """A system-call filter, last: no exec, no processes, no sockets, no tracing, no file-tree changes."""
 
     name = "seccomp"
+    per_thread = True
 
     def __init__(self) -> None:
         self.program: seccomp.Program | None = None
+
+    def all_threads(self) -> bool:
+        return self.program is not None and self.program.tsync
+
+    def thread_gap(self) -> str:
+        return "seccomp (this kernel cannot give the filter to every thread)"
 
     def available(self) -> bool:
         return seccomp.library() is not None and seccomp.kernel_supports_filters()
@@ -459,12 +512,60 @@ def layer_details() -> dict[str, str]:
             continue
         if isinstance(layer, Landlock):
             out[layer.name] = f"ABI {layer.abi}: read-only stdlib and site-packages, no writes" + (
-                ", no TCP" if layer.abi >= 4 else "") + (", scoped sockets and signals" if layer.abi >= 6 else "")
+                ", no TCP" if layer.abi >= landlock.ABI_TCP else "") + (
+                ", scoped sockets and signals" if layer.abi >= landlock.ABI_SCOPED else "") + (
+                ", on every thread" if layer.all_threads() else "")
         elif isinstance(layer, Seccomp) and layer.program is not None:
-            out[layer.name] = f"{layer.program.instructions} BPF instructions"
+            out[layer.name] = f"{layer.program.instructions} BPF instructions" + (
+                ", on every thread" if layer.all_threads() else "")
         elif isinstance(layer, Namespaces):
             out[layer.name] = "user, network, IPC, mount"
     return out
+
+
+def open_socket_families(active: Iterable[str], landlock_abi: int = 0, root: bool = False) -> list[str]:
+    """The kinds of socket a run can still use to reach something outside itself with only `active`
+    layers: none under seccomp (socket() and socketpair() are refused); without it, what the network
+    namespace and a Landlock ruleset of `landlock_abi` leave (the ruleset handles TCP from ABI 4 and
+    scopes abstract UNIX sockets from ABI 6, nothing more, whatever later kernels offer)."""
+    have = set(active)
+    if "seccomp" in have:
+        return []
+    abi = landlock_abi if "landlock" in have else 0
+    out: list[str] = []
+    if "namespaces" not in have:  # a new network namespace has only its own loopback, down
+        if abi < landlock.ABI_TCP:
+            out.append("TCP")
+        out += ["UDP", "SCTP", "MPTCP"]  # Landlock's TCP rights cover TCP sockets only
+        if abi < landlock.ABI_SCOPED:
+            out.append("abstract UNIX")  # abstract names live in the network namespace
+        out.append("netlink")
+        if root and "no-new-privileges" not in have:
+            out += ["raw", "packet"]  # CAP_NET_RAW, which the capability drop removes
+    out.append("pathname UNIX")  # connect() to a socket file is not a file access Landlock handles
+    return out
+
+
+def socket_note(active: Iterable[str], landlock_abi: int = 0, root: bool = False) -> str | None:
+    """The sentence on the sockets a run keeps on this host (for `tutor doctor`), None when none."""
+    have = set(active)
+    families = open_socket_families(have, landlock_abi, root)
+    if not families:
+        return None
+    lacking = " and ".join(f"no {x}" for x, name in (("seccomp filter", "seccomp"), ("network namespace", "namespaces"))
+                           if name not in have)
+    if "namespaces" in have:
+        covers = "the network namespace closes the others" + ("; Landlock does not cover socket files" if "landlock" in have else "")
+    elif "landlock" not in have:
+        covers = "there is no Landlock"
+    elif landlock_abi >= landlock.ABI_SCOPED:
+        covers = f"Landlock ABI {landlock_abi} only restricts TCP bind/connect and abstract UNIX sockets"
+    elif landlock_abi >= landlock.ABI_TCP:
+        covers = f"Landlock ABI {landlock_abi} only restricts TCP bind/connect"
+    else:
+        covers = f"Landlock ABI {landlock_abi} restricts no sockets"
+    listed = ", ".join(families[:-1]) + (" and " if len(families) > 1 else "") + families[-1]
+    return f"with {lacking}, a run here can still open {listed} sockets ({covers})"
 
 
 def missing_layers(active: Iterable[str]) -> list[str]:
@@ -500,15 +601,45 @@ def job_independent_count() -> int:
     return n
 
 
+def thread_count() -> int | None:
+    """How many threads this process has now (/proc/self/task), or None where /proc cannot say."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return None
+
+
+def check_threads(pending: Sequence[ThreadScoped], index: int = 0) -> None:
+    """Raise ThreadsNotIsolated unless this process is single-threaded or every layer in `pending`
+    (about to apply, from this thread) reaches all its threads on this kernel."""
+    count = thread_count()
+    if count == 1:
+        return
+    gaps = [layer for layer in pending if not layer.all_threads()]
+    if not gaps:
+        return
+    if count is None:
+        what = "/proc/self/task could not be read to count the threads of its process"
+    else:
+        what = f"its process had {count} threads when its layers were to go on"
+    said = ", ".join(layer.thread_gap() for layer in gaps)
+    raise ThreadsNotIsolated(index, gaps[0].name, f"{what}, and {said} would bind only one of them")
+
+
 def apply_all(ctx: Context, start: int = 0, stop: int | None = None) -> None:
     """Apply every available layer in order (those from index `start` up to `stop` when given);
-    raise LayerFailed on the first that fails."""
+    raise LayerFailed on the first that fails, ThreadsNotIsolated when a thread would escape one."""
     avail = _availability()
     end = len(LAYERS) if stop is None else min(stop, len(LAYERS))
+    checked = False
     for index in range(start, end):
         layer = LAYERS[index]
         if not avail[index]:
             continue
+        if not checked and getattr(layer, "per_thread", False):
+            checked = True  # nothing between here and the last layer starts a thread
+            scoped = [x for i, x in enumerate(LAYERS[index:end], index) if avail[i] and getattr(x, "per_thread", False)]
+            check_threads(scoped, index)  # type: ignore[arg-type] - per_thread layers are ThreadScoped
         try:
             layer.apply(ctx)
         except LayerFailed:

@@ -66,13 +66,32 @@ class Violation:
     message: str
 
 
-def _is_super_init(node: ast.Attribute) -> bool:
-    """`super().__init__` or `super(Cls, self).__init__`: the one dunder attribute a lesson's class needs."""
+def _is_super_init(node: ast.Attribute, calls: set[int]) -> bool:
+    """The base class's constructor, the one dunder attribute a lesson's class needs: `super().__init__`,
+    `super(Cls, self).__init__`, or the older `nn.Module.__init__(self)` (a dotted name called with
+    `self` first)."""
     v = node.value
-    return (
-        node.attr == "__init__" and isinstance(v, ast.Call)
-        and isinstance(v.func, ast.Name) and v.func.id == "super"
-    )
+    if node.attr != "__init__":
+        return False
+    if isinstance(v, ast.Call) and isinstance(v.func, ast.Name) and v.func.id == "super":
+        return True
+    return id(node) in calls and _is_dotted_name(v)
+
+
+def _is_dotted_name(node: ast.AST) -> bool:
+    while isinstance(node, ast.Attribute):
+        node = node.value
+    return isinstance(node, ast.Name)
+
+
+def _init_calls(tree: ast.AST) -> set[int]:
+    """ids of `X.__init__` attributes called with `self` as their first argument."""
+    out = set()
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.args
+                and isinstance(node.args[0], ast.Name) and node.args[0].id == "self"):
+            out.add(id(node.func))
+    return out
 
 
 def _attribute_problem(attr: str) -> str | None:
@@ -84,7 +103,7 @@ def _attribute_problem(attr: str) -> str | None:
     if attr in FRAME_ATTRS or attr.startswith(FRAME_PREFIXES):
         return f"`.{attr}` reaches into Python's frames, code or tracebacks, which lessons do not use"
     if attr in MODULE_ATTRS:
-        return f"`.{attr}` is a module lessons do not use: np, torch, nn, optim and F have what you need"
+        return f"`.{attr}` is a module that is not available in lessons: np, torch, nn, optim and F have what you need"
     if attr in FORBIDDEN_ATTRS:
         return f"`.{attr}` is not available in lessons"
     return None
@@ -111,6 +130,7 @@ def check(tree: ast.AST) -> list[Violation]:
     def add(node: ast.AST, message: str) -> None:
         out.append(Violation(getattr(node, "lineno", 1), getattr(node, "col_offset", 0) + 1, message))
 
+    calls = _init_calls(tree)
     for node in ast.walk(tree):
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             add(node, "imports are not allowed here: np, torch, nn, optim and F are already available")
@@ -120,7 +140,7 @@ def check(tree: ast.AST) -> list[Violation]:
             elif node.id.startswith("__"):
                 add(node, f"names starting with `__` (like `{node.id}`) are not available in lessons")
         elif isinstance(node, ast.Attribute):
-            if _is_super_init(node):
+            if _is_super_init(node, calls):
                 continue  # `super().__init__(...)`: every nn.Module (and Dataset) subclass needs it
             problem = _attribute_problem(node.attr)
             if problem:

@@ -13,6 +13,12 @@ userfaultfd, keyrings (keyctl, add_key, request_key), io_uring, kernel modules a
 the file tree (unlink, rename, mkdir, rmdir, link, symlink, mknod, chmod, chown, truncate,
 *xattr, utime*: Landlock does not cover metadata), and the terminal injection ioctls TIOCSTI and TIOCLINUX. clone3 gets ENOSYS: its flags
 sit in memory a filter cannot read, and glibc then falls back to clone, whose flags it can.
+
+The filter is loaded with seccomp(2) and SECCOMP_FILTER_FLAG_TSYNC, so it binds every thread of the
+child, not only the one that loads it (a thread a native library started gets it too). Where
+the kernel lacks the flag (before 3.17, or a container that filters seccomp(2) itself) it falls back
+to prctl, which binds the calling thread only; `Program.tsync` says which, and the child is then
+refused unless it is single-threaded (layers.py).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ CMP_EQ, CMP_MASKED_EQ = 4, 7
 CLONE_THREAD = 0x00010000
 TIOCSTI, TIOCLINUX = 0x5412, 0x541C
 PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
+SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC = 1, 1
 
 DENIED = (
     "execve execveat fork vfork "
@@ -85,20 +92,39 @@ def library() -> ctypes.CDLL | None:
 
 
 class Program:
-    """A compiled filter kept in the worker's memory; `load()` installs it in the calling process."""
+    """A compiled filter kept in the worker's memory; `load()` installs it in the calling process
+    (every thread of it when `tsync`)."""
 
-    def __init__(self, bpf: bytes) -> None:
+    def __init__(self, bpf: bytes, seccomp_nr: int = -1) -> None:
         if not bpf or len(bpf) % 8:
             raise OSError("libseccomp produced no filter")
         self._buf = ctypes.create_string_buffer(bpf, len(bpf))
         self._prog = _SockFprog(len(bpf) // 8, ctypes.addressof(self._buf))
         self._libc = ctypes.CDLL(None, use_errno=True)
+        self._libc.syscall.restype = ctypes.c_long
         self.instructions = len(bpf) // 8
+        self._nr = seccomp_nr
+        self.tsync = seccomp_nr >= 0 and self._probe_tsync()
+
+    def _seccomp(self, flags: int, prog: int | None) -> int:
+        return int(self._libc.syscall(ctypes.c_long(self._nr), ctypes.c_ulong(SECCOMP_SET_MODE_FILTER),
+                                      ctypes.c_ulong(flags), ctypes.c_void_p(prog)))
+
+    def _probe_tsync(self) -> bool:
+        """Does seccomp(2) take TSYNC here? A NULL program fails with EFAULT once the flag is accepted
+        (before the kernel looks at privileges or installs anything); EINVAL, ENOSYS or EPERM mean no."""
+        return self._seccomp(SECCOMP_FILTER_FLAG_TSYNC, None) == -1 and ctypes.get_errno() == errno.EFAULT
 
     def load(self) -> None:
-        zero = ctypes.c_ulong(0)
-        res = self._libc.prctl(ctypes.c_int(PR_SET_SECCOMP), ctypes.c_ulong(SECCOMP_MODE_FILTER),
-                               ctypes.c_void_p(ctypes.addressof(self._prog)), zero, zero)
+        addr = ctypes.addressof(self._prog)
+        if self.tsync:
+            res = self._seccomp(SECCOMP_FILTER_FLAG_TSYNC, addr)
+            if res > 0:  # the id of a thread that could not take the filter (it has another one)
+                raise OSError(f"thread {res} of the run could not be given the filter")
+        else:
+            zero = ctypes.c_ulong(0)
+            res = self._libc.prctl(ctypes.c_int(PR_SET_SECCOMP), ctypes.c_ulong(SECCOMP_MODE_FILTER),
+                                   ctypes.c_void_p(addr), zero, zero)
         if res != 0:
             err = ctypes.get_errno()
             raise OSError(err, os.strerror(err))
@@ -138,9 +164,10 @@ def compile_filter() -> Program:
             bpf = os.pread(fd, size, 0)
         finally:
             os.close(fd)
+        seccomp_nr = lib.seccomp_syscall_resolve_name(b"seccomp")  # this architecture's number
     finally:
         lib.seccomp_release(ctx)
-    return Program(bpf)
+    return Program(bpf, seccomp_nr)
 
 
 def kernel_supports_filters() -> bool:

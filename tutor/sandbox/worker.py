@@ -28,6 +28,9 @@ Decisions where the contract is silent:
 - A job that cannot be set up (a missing data file or column, torch asked for but not loaded, a
   malformed job) is not forked: its reply has status "ok" and a blob whose header is
   ``{"status": "error", "error": {"type": "SandboxError", ...}}``, plus a "detail" sentence.
+- A child that finds a second thread of its own before the per-thread layers go on (something in
+  the pre-fork warm-up started one) refuses its job the same way, the program never run
+  (`layers.ThreadsNotIsolated`: "the sandbox could not isolate every thread of the run: ...").
 - Every reply also has "detail": "" or one sentence on why the run ended as it did (a layer that
   could not be applied, a signal, the child's own machinery failing).
 - An error the OS layers caused (PermissionError, EPERM/EACCES/ENOSYS words) gets DENIED_SENTENCE in
@@ -847,6 +850,13 @@ class Worker:
         `seeded`, if not None); returns the exit code (0 once the result is written)."""
         try:
             layers.apply_all(ctx, first_layer)
+        except layers.ThreadsNotIsolated as exc:  # a thread would run outside a layer: refuse, never run
+            try:
+                write_all(ctx.result_fd, _error_blob(str(exc)))
+                os.close(ctx.result_fd)
+            except OSError:
+                return EXIT_WRITE
+            return 0
         except layers.LayerFailed as exc:
             return _layer_failed(exc)
         try:
