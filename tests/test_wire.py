@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import struct
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -115,7 +117,10 @@ def test_invalid_array_entries(table: str) -> None:
 
 def test_too_many_arrays() -> None:
     table = ",".join(['{"offset":0,"shape":[]}'] * (wire.MAX_ARRAYS + 1))
-    with pytest.raises(WireError, match="arrays"):
+    padding = np.zeros(wire.MAX_ARRAYS * 100).tobytes()  # a blob big enough that the cost budget is not what stops it
+    with pytest.raises(wire.OversizeError, match="10001 arrays, more than 10000"):
+        wire.decode(blob('{"arrays":[' + table + "]}", padding))
+    with pytest.raises(wire.OversizeError, match="to read"):  # a small blob: its budget stops it first
         wire.decode(blob('{"arrays":[' + table + "]}", floats(1)))
 
 
@@ -218,6 +223,194 @@ def test_fuzz_mutated_valid_blobs(edits: list[tuple[int, int, str]]) -> None:
 def test_fuzz_encode_decode_round_trip(value: object) -> None:
     header, _ = wire.decode(wire.encode({"v": value}, []))
     assert "v" in header
+
+
+# ---- the linear pre-scan and the decoding budget ------------------------------------------------
+
+
+def _reference_scan(data: bytes) -> tuple[int, int, int, int, int, bool]:
+    """The same counts as `wire.scan_header`, one byte at a time (the state machine it vectorises)."""
+    level = top = containers = separators = quotes = string_bytes = 0
+    in_string = False
+    run = 0  # backslashes right before this byte
+    for c in data:
+        if c == 0x22 and run % 2 == 0:
+            in_string = not in_string
+            quotes += 1
+        if in_string:
+            string_bytes += 1
+        elif c in b"{[":
+            containers += 1
+            level += 1
+            top = max(top, level)
+        elif c in b"}]":
+            level -= 1
+        elif c in b",:":
+            separators += 1
+        run = run + 1 if c == 0x5C else 0
+    return top, containers, separators, quotes, string_bytes, all(c < 0x80 for c in data)
+
+
+def _scan_tuple(data: bytes) -> tuple[int, int, int, int, int, bool]:
+    s = wire.scan_header(data)
+    return s.depth, s.containers, s.separators, s.quotes, s.string_bytes, s.ascii
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([b'"', b"\\", b"\\\\", b'\\"', b"{", b"}", b"[", b"]", b",", b":", b"a", b"\xc3\xa9", b" "]),
+                max_size=120),
+       st.integers(1, 9))
+def test_scan_matches_a_byte_at_a_time_reference_across_chunk_edges(parts: list[bytes], chunk: int) -> None:
+    data = b"".join(parts)
+    saved = wire._SCAN_CHUNK
+    wire._SCAN_CHUNK = chunk  # tiny chunks: every carry (inside a string, an odd run of backslashes) is crossed
+    try:
+        got = _scan_tuple(data)
+    finally:
+        wire._SCAN_CHUNK = saved
+    assert got == _reference_scan(data)
+
+
+def _json_counts(value: object, depth: int = 1) -> tuple[int, int, int, int]:
+    """(depth, containers, separators, strings) of a parsed JSON value, by walking it."""
+    if isinstance(value, dict):
+        parts = [_json_counts(v, depth + 1) for v in value.values()]
+        seps = len(value) + max(len(value) - 1, 0)
+        strings = len(value)
+    elif isinstance(value, list):
+        parts = [_json_counts(v, depth + 1) for v in value]
+        seps = max(len(value) - 1, 0)
+        strings = 0
+    else:
+        return 0, 0, 0, int(isinstance(value, str))
+    return (
+        max([depth] + [p[0] for p in parts]),
+        1 + sum(p[1] for p in parts),
+        seps + sum(p[2] for p in parts),
+        strings + sum(p[3] for p in parts),
+    )
+
+
+_TRICKY = st.text(alphabet=st.sampled_from(list('"\\[]{},:ab \u00e9\u2603\U0001f600\n')), max_size=12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.recursive(st.none() | st.booleans() | st.integers(-(10**20), 10**20)
+                    | st.floats(allow_nan=False, allow_infinity=False) | _TRICKY,
+                    lambda children: st.lists(children, max_size=5) | st.dictionaries(_TRICKY, children, max_size=5),
+                    max_leaves=40),
+       st.booleans())
+def test_scan_counts_what_the_parser_builds(value: object, ascii_only: bool) -> None:
+    text = json.dumps(value, ensure_ascii=ascii_only, separators=(",", ":")).encode()
+    depth, containers, separators, strings = _json_counts(json.loads(text))
+    scan = wire.scan_header(text)
+    assert (scan.depth, scan.containers, scan.separators, scan.quotes) == (depth, containers, separators, 2 * strings)
+    assert scan.ascii == text.isascii()
+
+
+def _hostile_headers(n: int) -> dict[str, str]:
+    return {
+        "empty dicts": "[" + ",".join(["{}"] * n) + "]",
+        "empty lists": "[" + ",".join(["[]"] * n) + "]",
+        "one-item lists": "[" + ",".join(["[1]"] * n) + "]",
+        "nested lists": "[" + ",".join(["[[[[[[[[1]]]]]]]]"] * n) + "]",
+        "small dicts": "[" + ",".join(['{"a":1}'] * n) + "]",
+        "distinct keys": "{" + ",".join(f'"k{i}":1000' for i in range(n)) + "}",
+        "distinct keys of dicts": "[" + ",".join(f'{{"a{i}":{{}}}}' for i in range(n)) + "]",
+        "ints": "[" + ",".join(["1000"] * n) + "]",
+        "floats": "[" + ",".join(["1.5"] * n) + "]",
+        "distinct strings": "[" + ",".join(f'"{i}"' for i in range(n)) + "]",
+        "escaped quotes": '["' + '\\"' * n + '"]',
+        "one astral escape": '["' + "b" * n + '\\ud83d\\ude00"]',
+        "raw astral": '["' + "\U0001f600" * n + '"]',
+        "long ints": "[" + ",".join(["9" * 4000] * max(1, n // 1000)) + "]",
+    }
+
+
+@pytest.mark.parametrize("n", [1, 5, 85, 1365, 21845])  # around dict and list growth steps
+def test_cost_bounds_what_parsing_allocates(n: int) -> None:
+    for name, text in _hostile_headers(n).items():
+        data = text.encode()
+        bound = wire.scan_header(data).cost(len(data))
+        tracemalloc.start()
+        try:
+            value = json.loads(str(memoryview(data), "utf-8"))
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        del value
+        assert peak <= bound, (name, n, peak, bound)
+
+
+def test_header_over_the_cap_is_refused_unread() -> None:
+    head = '{"arrays":[],"s":"' + "a" * (wire.HEADER_MAX - 20) + '"}'
+    padding = np.zeros(7 * 1024 * 1024).tobytes()  # a 60 MiB result may spend what this header costs
+    assert len(head) == wire.HEADER_MAX
+    header, _ = wire.decode(blob(head, padding))
+    assert len(header["s"]) == wire.HEADER_MAX - 20
+    cap = f"{wire.HEADER_MAX / 2**20:.1f}".replace(".", r"\.")
+    with pytest.raises(wire.OversizeError, match=rf"header is {cap} MiB, more than the {cap} MiB limit"):
+        wire.decode(blob(head[:-2] + 'a"}', padding))
+
+
+def test_header_over_its_budget_is_refused_before_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
+    head = '{"arrays":[],"x":[' + ",".join(["{}"] * 200_000) + "]}"
+    monkeypatch.setattr(json, "loads", lambda *a, **k: pytest.fail("the parser saw an over-budget header"))
+    said = r"would take up to \d+\.\d MiB to read, more than the 5\.\d MiB a 0\.6 MiB result may use"
+    with pytest.raises(wire.OversizeError, match=said):
+        wire.decode(blob(head))
+
+
+def test_over_budget_errors_are_wire_errors() -> None:
+    assert issubclass(wire.OversizeError, WireError)
+    with pytest.raises(wire.OversizeError, match="limit"):
+        wire.decode(wire.encode({}, [np.zeros(1000)]), max_bytes=1000)
+
+
+def test_encode_refuses_what_decode_would() -> None:
+    with pytest.raises(wire.OversizeError, match="to read"):
+        wire.encode({"x": [{} for _ in range(200_000)]}, [])
+    with pytest.raises(wire.OversizeError, match="limit"):
+        wire.encode({"s": "a" * wire.HEADER_MAX}, [])
+    wire.decode(wire.encode({"x": [{} for _ in range(200_000)]}, [np.zeros(3_000_000)]))  # room in a larger result
+
+
+def test_decode_never_copies_the_payload() -> None:
+    data = bytearray(wire.encode({"status": "ok"}, [np.arange(1000.0), np.ones((3, 4))]))
+    _, arrays = wire.decode(data)
+    whole = np.frombuffer(data, dtype=np.uint8)
+    assert all(np.shares_memory(a, whole) for a in arrays)
+
+
+def test_decode_leaves_the_collector_as_it_found_it() -> None:
+    for data in (wire.encode({"x": [[1]] * 10}, []), blob('{"arrays":[],"x":[1,}')):
+        for enabled in (True, False):
+            (gc.enable if enabled else gc.disable)()
+            try:
+                try:
+                    wire.decode(data)
+                except WireError:
+                    pass
+                assert gc.isenabled() is enabled
+            finally:
+                gc.enable()
+
+
+def test_a_real_header_is_far_inside_its_budget() -> None:
+    pair = {"kind": "array", "type": "ndarray", "dtype": "float64", "shape": [400, 1], "array": 0, "scalar": False}
+    header = {
+        "status": "error",
+        "error": {"type": "ValueError", "message": "x" * 600, "line": 3, "blank": 0, "call": 1, "name": None, "suggest": []},
+        "captures": {"0": {f"name{i}": dict(pair) for i in range(20)}},
+        "blanks": {str(b): {"calls": 10, "matched": 9, "first_mismatch": 3, "pairs": [[pair, pair, {"call": c}] for c in range(8)],
+                            "error": None} for b in range(10)},
+        "failed_blank": None,
+        "wall": 0.1,
+    }
+    data = wire.encode(header, [np.zeros(1)])
+    head_len = len(data) - len(wire.MAGIC) - 4 - 8
+    cost = wire.scan_header(data[len(wire.MAGIC) + 4 : -8]).cost(head_len)
+    assert cost * 4 < wire.decode_budget(len(data)), (head_len, cost)
 
 
 # ---- output cleaning ----------------------------------------------------------------------------

@@ -9,7 +9,9 @@ This module never imports torch (only the worker does), so the UI and CLI proces
 Decisions where docs/sandbox.md is silent:
 - `JobOutcome.status` is the worker's status ("ok", "timeout", "crashed", "oversize"), or "memory"
   (the child's header reports a MemoryError or an allocator failure), or "bad_result" (the blob did
-  not decode). An "ok" outcome may still carry a header whose status is "error": the program raised.
+  not decode), or "oversize" too when the blob would cost this process more than its decoding
+  budget (`wire.OversizeError`: refused unread, docs/sandbox.md). An "ok" outcome may still carry a
+  header whose status is "error": the program raised.
 - `JobOutcome.error` is one sentence on why there is no usable result when there is one to say: the
   blob did not decode, the worker died, a layer could not be applied, the child was killed by a signal.
 - The worker is started in its own session (Ctrl-C in the terminal does not reach it) and ends on
@@ -152,28 +154,30 @@ class _Proc:
         except (BrokenPipeError, ConnectionResetError, OSError, ValueError) as exc:
             raise _WorkerGone(f"the evaluator worker stopped ({type(exc).__name__})") from None
 
-    def _read_exact(self, n: int, deadline: float) -> bytes:
+    def _read_exact(self, n: int, deadline: float) -> bytearray:
+        """`n` bytes from the worker, read straight into one buffer: a 64 MiB blob is never held twice."""
         fd = self.popen.stdout.fileno()
-        chunks = []
+        buf = bytearray(n)
         poller = select.poll()
         poller.register(fd, select.POLLIN)
-        while n:
-            left = deadline - _now()
-            if left <= 0:
-                raise _WorkerHung("the evaluator worker did not answer in time")
-            if not poller.poll(min(left, 3600) * 1000):
-                continue
-            try:
-                chunk = os.read(fd, min(n, 1 << 20))
-            except OSError as exc:
-                raise _WorkerGone(f"the evaluator worker stopped ({exc})") from None
-            if not chunk:
-                raise _WorkerGone("the evaluator worker stopped")
-            chunks.append(chunk)
-            n -= len(chunk)
-        return b"".join(chunks)
+        got = 0
+        with memoryview(buf) as view:
+            while got < n:
+                left = deadline - _now()
+                if left <= 0:
+                    raise _WorkerHung("the evaluator worker did not answer in time")
+                if not poller.poll(min(left, 3600) * 1000):
+                    continue
+                try:
+                    k = os.readv(fd, [view[got : got + (1 << 20)]])
+                except OSError as exc:
+                    raise _WorkerGone(f"the evaluator worker stopped ({exc})") from None
+                if not k:
+                    raise _WorkerGone("the evaluator worker stopped")
+                got += k
+        return buf
 
-    def recv(self, deadline: float) -> bytes:
+    def recv(self, deadline: float) -> bytes | bytearray:
         (size,) = struct.unpack(">I", self._read_exact(4, deadline))
         if size > FRAME_MAX:
             raise _WorkerGone(f"the evaluator worker sent a frame of {size} bytes")
@@ -259,7 +263,10 @@ def _is_memory_error(header: Any) -> bool:
     typ, msg = err.get("type"), err.get("message")
     if isinstance(typ, str) and typ in _MEMORY_TYPES:
         return True
-    return isinstance(msg, str) and any(m in msg.lower() for m in _MEMORY_MESSAGES)
+    if not isinstance(msg, str):
+        return False
+    low = msg[:2000].lower()  # a real message is at most 600 characters; a hostile one is not read whole
+    return any(m in low for m in _MEMORY_MESSAGES)
 
 
 def _field(reply: dict, key: str, kinds: tuple[type, ...], default: Any) -> Any:
@@ -267,7 +274,7 @@ def _field(reply: dict, key: str, kinds: tuple[type, ...], default: Any) -> Any:
     return v if isinstance(v, kinds) and not (isinstance(v, bool) and bool not in kinds) else default
 
 
-def outcome_from(job: Any, reply: Any, blob: bytes) -> JobOutcome:
+def outcome_from(job: Any, reply: Any, blob: bytes | bytearray) -> JobOutcome:
     """A JobOutcome from one worker reply and its blob (decoded here, never in the worker)."""
     job_id = job.get("id") if isinstance(job, dict) else None
     if not isinstance(reply, dict):
@@ -286,6 +293,9 @@ def outcome_from(job: Any, reply: Any, blob: bytes) -> JobOutcome:
     if out.status == "ok":
         try:
             out.header, out.arrays = wire.decode(blob)
+        except wire.OversizeError as exc:  # refused unread: it would cost this process more than its budget
+            out.status, out.error = "oversize", str(exc)
+            return out
         except wire.WireError as exc:
             out.status, out.error = "bad_result", str(exc)
             return out

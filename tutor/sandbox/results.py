@@ -2,11 +2,15 @@
 
 Every field is checked for type and size; anything malformed becomes a `kind == "invalid"` value or a
 missing entry, never an exception, so a hostile child can at worst get its own answer marked wrong.
+Nothing here copies an array (values are views into the blob) or a whole container of the header
+(`islice`, not `list(d.items())`), so the conversion costs at most what the header's objects cost.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 import numpy as np
@@ -33,6 +37,7 @@ class Value:
     array: np.ndarray | None = None
     device: str | None = None
     requires_grad: bool | None = None
+    is_leaf: bool | None = None
     category: str = ""  # for objects: "module" or "optimizer"
     config: dict[str, Any] = field(default_factory=dict)
     params: list[tuple[str, tuple[int, ...], np.ndarray | None]] = field(default_factory=list)
@@ -87,7 +92,7 @@ def parse_value(d: Any, arrays: list[np.ndarray], depth: int = 0) -> Value:
         idx = _int(d.get("array"))
         if idx is not None and 0 <= idx < len(arrays):
             cand = arrays[idx]
-            if int(np.prod(shape, dtype=np.int64)) == cand.size:
+            if math.prod(shape) == cand.size:  # exact: an int64 product could wrap to the size of another array
                 arr = cand.reshape(shape)
         rg = d.get("requires_grad")
         return Value(
@@ -98,13 +103,14 @@ def parse_value(d: Any, arrays: list[np.ndarray], depth: int = 0) -> Value:
             array=arr,
             device=_s(d.get("device"), 40) or None,
             requires_grad=rg if isinstance(rg, bool) else None,
+            is_leaf=d.get("is_leaf") if isinstance(d.get("is_leaf"), bool) else None,
             scalar=d.get("scalar") is True,
         )
     if kind == "object":
         config = {}
         raw = d.get("config")
         if isinstance(raw, dict):
-            for k, v in list(raw.items())[:64]:
+            for k, v in islice(raw.items(), 64):
                 if isinstance(k, str) and (isinstance(v, (bool, int, float, str)) or v is None or isinstance(v, list)):
                     config[k[:60]] = v
         params = []
@@ -162,7 +168,8 @@ def parse_error(d: Any) -> RunError | None:
 class BlankTrace:
     """What shadow evaluation saw for one expression blank."""
 
-    calls: int = 0
+    calls: int = 0  # calls compared (with sampling, fewer than the line ran)
+    seen: int = 0  # times the blank's line ran (up to its last compared call); 0 when not reported
     matched: int = 0
     first_mismatch: int | None = None
     pairs: list[tuple[Value, Value, int]] = field(default_factory=list)  # (reference, learner, call)
@@ -206,18 +213,20 @@ def parse_run(outcome_status: str, header: Any, arrays: list[np.ndarray]) -> Run
         res.wall = wall
     caps = header.get("captures")
     if isinstance(caps, dict):
-        for label, values in list(caps.items())[:256]:
+        for label, values in islice(caps.items(), 256):
             if isinstance(label, str) and isinstance(values, dict):
                 res.captures[label] = {
-                    k: parse_value(v, arrays) for k, v in list(values.items())[:_MAX_KEYS] if isinstance(k, str)
+                    k: parse_value(v, arrays) for k, v in islice(values.items(), _MAX_KEYS) if isinstance(k, str)
                 }
     blanks = header.get("blanks")
     if isinstance(blanks, dict):
-        for key, b in list(blanks.items())[:_MAX_KEYS]:
-            if not (isinstance(key, str) and key.isdigit() and isinstance(b, dict)):
+        for key, b in islice(blanks.items(), _MAX_KEYS):
+            # ASCII digits only, and few: int() refuses "²" and 5000-digit strings, which isdigit() accepts
+            if not (isinstance(key, str) and key.isascii() and key.isdigit() and len(key) <= 9 and isinstance(b, dict)):
                 continue
             trace = BlankTrace(
                 calls=_int(b.get("calls")) or 0,
+                seen=max(0, _int(b.get("seen")) or 0),
                 matched=_int(b.get("matched")) or 0,
                 first_mismatch=_int(b.get("first_mismatch")),
                 error=parse_error(b.get("error")),
