@@ -11,8 +11,11 @@ import tomllib
 from pathlib import Path
 from typing import Any, Sequence
 
-from tutor.lesson import Lesson, LessonError, find_lesson, load_lessons, parse_lesson
+from tutor.lesson import Lesson, LessonError, find_lesson, load_lessons, parse_lesson, read_lessons
+from tutor.lesson.files import RefusedFile, read_limited, toml_shape_problem
+from tutor.grading.verdicts import MARKS
 from tutor.paths import builtin_lessons_dir
+from tutor.safe_text import cleaned_output
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -79,27 +82,36 @@ def _find(args: argparse.Namespace, key: str) -> Lesson:
 
 
 def _out(text: str = "") -> None:
-    sys.stdout.write(text + "\n")
+    sys.stdout.write(text + "\n")  # cleaned for the terminal by `main` (tutor.safe_text)
+
+
+def _json(value: Any) -> str:
+    """One JSON line of printable ASCII: `json.dumps` escapes controls and non-ASCII but leaves DEL."""
+    return json.dumps(value, ensure_ascii=True).replace("\x7f", "\\u007f")
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    lessons = _load(args)
+    """The lessons that parse; the problems of the others on stderr, and then exit 2."""
+    lessons, problems = read_lessons(_lessons_dir(args))
+    for problem in problems:
+        print(str(problem), file=sys.stderr)
+    done = EXIT_USAGE if problems else EXIT_OK
     if args.json:
-        _out(json.dumps([
+        _out(_json([
             {"id": l.id, "title": l.title, "framework": l.framework, "steps": len(l.steps), "blanks": len(l.blanks), "path": str(l.path)}
             for l in lessons
         ]))
-        return EXIT_OK
+        return done
     width = max((len(l.id) for l in lessons), default=4)
     for l in lessons:
         _out(f"{l.id:<{width}}  {len(l.blanks):>2} blanks  {l.title}")
-    return EXIT_OK
+    return done
 
 
 def cmd_show(args: argparse.Namespace) -> int:
     lesson = _find(args, args.lesson)
     if args.json:
-        _out(json.dumps({
+        _out(_json({
             "id": lesson.id,
             "title": lesson.title,
             "framework": lesson.framework,
@@ -117,25 +129,64 @@ def cmd_show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+ANSWERS_FILE_LIMIT = 1024 * 1024  # bytes: an answers file holds one short answer a blank
+_ANSWERS_REMEDY = {
+    "special": "give the path of a TOML answers file",
+    "link": "fix the link, or give the answers file's own path",
+    "large": "an answers file holds one short answer per blank; check that this is the right file",
+    "os": "check the path",
+}
+_ONE_PER_LINE = 'write one `blank = "answer"` per line'
+
+
+class AnswersFileError(UsageError):
+    """One answers file that cannot be graded: `sentence` says why and what to do; str() adds the file."""
+
+    def __init__(self, path: Path, sentence: str) -> None:
+        super().__init__(f"{_file_label(path)}: {sentence}")
+        self.path = path
+        self.sentence = sentence
+
+
+def _file_label(path: Path | str) -> str:
+    """A file's name as a message shows it: the one place to route it through a terminal cleaner."""
+    return str(path)
+
+
+def _short(key: str, width: int = 40) -> str:
+    """A key from an answers file, cut so that a megabyte of key stays a short message."""
+    return key if len(key) <= width else key[: width - 3] + "..."
+
+
 def read_answers(path: Path, lesson: Lesson) -> tuple[dict[str, str], list[str]]:
-    """An answers file -> (blank -> text, warnings). Raises UsageError for a file that cannot be used."""
+    """An answers file -> (blank -> text, warnings). Raises AnswersFileError (a UsageError) for a file
+    that cannot be used. It is read as lesson files are (tutor.lesson.files): a regular file only,
+    never blocking, at most ANSWERS_FILE_LIMIT bytes, its TOML looked over before tomllib parses it."""
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read the answers file ({exc.strerror or exc}): check the path") from None
+        raw = read_limited(path, ANSWERS_FILE_LIMIT)
+    except RefusedFile as exc:
+        raise AnswersFileError(path, f"cannot read the answers file: {exc.reason}: {_ANSWERS_REMEDY[exc.kind]}") from None
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise UsageError(f"{path}: the answers file is not UTF-8 text: save it as UTF-8") from None
+        raise AnswersFileError(path, "the answers file is not UTF-8 text: save it as UTF-8") from None
+    shape = toml_shape_problem(text)
+    if shape is not None:
+        line, col, phrase = shape
+        raise AnswersFileError(path, f"the answers file cannot be read at line {line}, column {col}: {phrase}: {_ONE_PER_LINE}")
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"{path}: the answers file is not valid TOML ({exc}): write one `blank = \"answer\"` per line") from None
+        raise AnswersFileError(path, f"the answers file is not valid TOML ({exc}): {_ONE_PER_LINE}") from None
+    except (RecursionError, MemoryError, ValueError):
+        raise AnswersFileError(path, f"the answers file is nested too deeply or too large to read: {_ONE_PER_LINE}") from None
     answers: dict[str, str] = {}
     warnings: list[str] = []
     for key, value in data.items():
         if not isinstance(value, str):
-            raise UsageError(f"{path}: the answer to `{key}` is not a string: put it in quotes, e.g. {key} = \"...\"")
+            raise AnswersFileError(path, f"the answer to `{_short(key)}` is not a string: put it in quotes, e.g. {_short(key)} = \"...\"")
         if key not in lesson.blanks:
-            warnings.append(f"{path}: `{key}` is not a blank of {lesson.id} (its blanks: {', '.join(lesson.blanks)}); ignored")
+            warnings.append(f"{_file_label(path)}: `{_short(key)}` is not a blank of {lesson.id} (its blanks: {', '.join(lesson.blanks)}); ignored")
             continue
         answers[key] = value
     return answers, warnings
@@ -156,7 +207,14 @@ def _make_grader(lessons: list[Lesson], require_isolation: bool = False):
     return Grader(evaluator), evaluator
 
 
-MARKS = {"correct": "✓", "incorrect": "✗", "missing": "·", "error": "!"}
+
+
+def _answers_error(args: argparse.Namespace, path: Path, sentence: str) -> None:
+    """An answers file that was not graded: `tutor: FILE: sentence`, and with --json its own line."""
+    print(f"tutor: {_file_label(path)}: {sentence}", file=sys.stderr)
+    if args.json:
+        _out(_json({"answers": str(path), "error": sentence}))
+        sys.stdout.flush()
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
@@ -168,19 +226,28 @@ def cmd_grade(args: argparse.Namespace) -> int:
     try:
         for file in args.answers:
             path = Path(file)
+            # One bad file never stops the batch: whatever it holds ends as its own error, in its place.
             try:
                 answers, warnings = read_answers(path, lesson)
-            except UsageError as exc:
-                print(f"tutor: {exc}", file=sys.stderr)
+                for w in warnings:
+                    print(f"tutor: {w}", file=sys.stderr)
+                report = grader.grade(lesson, answers)
+            except AnswersFileError as exc:
+                _answers_error(args, path, exc.sentence)
                 status = EXIT_USAGE
                 continue
-            for w in warnings:
-                print(f"tutor: {w}", file=sys.stderr)
-            report = grader.grade(lesson, answers)
+            except (RecursionError, MemoryError) as exc:  # the grader refuses such answers: a fallback
+                _answers_error(args, path, f"an answer is too long or nested too deeply to grade ({type(exc).__name__}): shorten it")
+                status = EXIT_USAGE
+                continue
+            except (ValueError, OverflowError) as exc:
+                _answers_error(args, path, f"the answers could not be graded ({type(exc).__name__}: {str(exc)[:200]}): check the answers in it")
+                status = EXIT_USAGE
+                continue
             if not report.passed and status == EXIT_OK:
                 status = EXIT_FAILED
             if args.json:
-                _out(json.dumps(report.to_json(str(path))))
+                _out(_json(report.to_json(str(path))))
                 sys.stdout.flush()
                 continue
             counts = report.counts()
@@ -226,7 +293,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     finally:
         evaluator.close()
     if args.json:
-        _out(json.dumps([r.to_json() for r in reports]))
+        _out(_json([r.to_json() for r in reports]))
     ok = all(r.ok for r in reports)
     if not args.json:
         _out(f"tutor check: {sum(r.ok for r in reports)}/{len(reports)} lessons pass")
@@ -312,8 +379,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-    from tutor.sandbox import landlock, layers
 def main(argv: Sequence[str] | None = None) -> int:
+    """`tutor`: every line it prints for a person passes tutor.safe_text, on stdout and stderr alike."""
+    with cleaned_output():
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     commands: dict[str, Any] = {
@@ -329,9 +401,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(str(p), file=sys.stderr)
         return EXIT_USAGE
     except UsageError as exc:
-        sockets = layers.socket_note(active, landlock.abi_version() if "landlock" in active else 0, os.geteuid() == 0)
-        if sockets:
-            _out(f"Sockets: {sockets}.")
         print(f"tutor: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -19,6 +19,9 @@ Decisions, written down:
   Charts use the terminal's named ANSI colours. Textual honours NO_COLOR and the terminal's depth.
 - Width: 110 columns or more puts the charts beside the code (`-wide`); below, they replace it on
   ctrl+o (`-narrow`).
+- Terminal safety: lesson text, grader sentences, program output and answers restored from the
+  progress store are shown as they are; `SafeCells`, added to Textual's line filters, cleans every
+  drawn line (`tutor.safe_text.cells`) before it reaches the terminal, whichever widget drew it.
 """
 
 from __future__ import annotations
@@ -26,14 +29,18 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
+from rich.segment import Segment
 from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.color import Color
+from textual.filter import LineFilter
 from textual.message import Message
 from textual.screen import Screen
 
+from tutor import safe_text
 from tutor.app import keys
 from tutor.app.catalog import Entry, entries_of, quick_index
 from tutor.lesson import Lesson, LessonError, load_lessons
@@ -70,6 +77,27 @@ def close_grader(grader: Any) -> None:
         if callable(close):
             close()
             return
+
+
+class SafeCells(LineFilter):
+    """The app's one boundary to the terminal: no control or invisible character leaves a drawn line.
+
+    Textual measures ESC, C1 controls and bidi marks as zero cells but writes them out as they are;
+    dropping them here keeps every line's width, and a link whose target holds one loses the link.
+    """
+
+    def apply(self, segments: list[Segment], background: Color) -> list[Segment]:
+        out: list[Segment] = []
+        for segment in segments:
+            text, style, control = segment
+            if control:
+                out.append(segment)  # Textual's own cursor moves, never text
+                continue
+            if style is not None and style.link and safe_text.cells(style.link) != style.link:
+                style = style.clear_meta_and_links()
+            clean = safe_text.cells(text)
+            out.append(segment if clean is text and style is segment.style else Segment(clean, style))
+        return out
 
 
 class TutorApp(App[None]):
@@ -121,6 +149,7 @@ class TutorApp(App[None]):
         self._warmed: set[str] = set()
         self._initial_theme = theme
         self._ending = threading.Event()
+        self._safe_cells = SafeCells()  # one instance: Textual caches filtered lines per filter
 
     @property
     def grader_ready(self) -> bool:
@@ -265,6 +294,9 @@ class TutorApp(App[None]):
 
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
+
+    def get_line_filters(self) -> Sequence[LineFilter]:
+        return [*super().get_line_filters(), self._safe_cells]
 
     # ---- the command palette ----------------------------------------------------------------
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:

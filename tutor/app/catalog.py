@@ -10,12 +10,12 @@ No Textual here.
 
 from __future__ import annotations
 
-import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from tutor.lesson import Lesson, load_lessons
+from tutor.lesson.files import LESSON_FILE_LIMIT, RefusedFile, lesson_paths, read_limited, toml_shape_problem
 
 
 @dataclass
@@ -33,20 +33,19 @@ class Entry:
         return len(self.lesson.blanks) if self.lesson is not None else None
 
 
-def _sort_key(path: Path) -> tuple[int, int, str]:
-    m = re.match(r"\d+", path.name)
-    return (0, int(m.group()), path.name) if m else (1, 0, path.name)
-
-
 def _header(text: str) -> dict:
+    """The header's values, or {} for any header that cannot be read (the full parse says why)."""
     lines = text.lstrip("\ufeff").splitlines()
     if not lines or lines[0].strip() != "+++":
         return {}
     for j in range(1, len(lines)):
         if lines[j].strip() == "+++":
+            header = "\n".join(lines[1:j])
+            if toml_shape_problem(header) is not None:
+                return {}  # nested too deep for tomllib, or a key of too many parts
             try:
-                return tomllib.loads("\n".join(lines[1:j]))
-            except tomllib.TOMLDecodeError:
+                return tomllib.loads(header)
+            except (tomllib.TOMLDecodeError, RecursionError, MemoryError, ValueError):
                 return {}
     return {}
 
@@ -59,10 +58,7 @@ def quick_index(folder: str | Path) -> list[Entry]:
     """
     folder = Path(folder)
     try:
-        files = sorted(
-            (p for p in folder.glob("*.md") if p.is_file() and not p.name.startswith(".") and p.name.lower() != "readme.md"),
-            key=_sort_key,
-        )
+        files = lesson_paths(folder)  # the parser's list: a pipe or a folder named x.md is listed, not read
     except OSError:
         files = []
     if not files:
@@ -71,8 +67,8 @@ def quick_index(folder: str | Path) -> list[Entry]:
     entries = []
     for path in files:
         try:
-            head = _header(path.read_text(encoding="utf-8", errors="replace"))
-        except OSError:
+            head = _header(read_limited(path, LESSON_FILE_LIMIT).decode("utf-8", errors="replace"))
+        except RefusedFile:  # a pipe, a device, a loop, a huge file: listed by name, reported by the parse
             head = {}
         lesson_id = head.get("id") if isinstance(head.get("id"), str) else path.stem
         title = head.get("title") if isinstance(head.get("title"), str) else path.stem

@@ -19,6 +19,7 @@ from .parser import (
     load_lessons,
     parse_lesson,
     parse_lesson_text,
+    read_lessons,
     reference_program,
     render_step,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "load_lessons",
     "parse_lesson",
     "parse_lesson_text",
+    "read_lessons",
     "reference_program",
     "render_step",
 ]

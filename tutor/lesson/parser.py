@@ -29,7 +29,11 @@ Decisions the format leaves open, written down here:
 - `seed` is a whole number from 0 to 2**32 - 1 (what numpy accepts); check-block tolerances are
   numbers of 0 or more.
 - `load_lessons` skips hidden files and `README.md`: they are not lessons. Files without a numeric
-  prefix come after the numbered ones, with `order` 0.
+  prefix come after the numbered ones, with `order` 0. Every other `*.md` entry is read, through
+  `files.read_limited`: a folder, a named pipe, a device, a looping or dangling link, or a file over
+  1 MiB named `*.md` is a problem at line 1 (what it is and what to do), never a hang or a skip.
+- A TOML header or check block nested more than 50 levels deep, or with a dotted key of more than
+  100 parts, is a problem at its place, found before `tomllib` reads it (`files.toml_shape_problem`).
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .files import LESSON_FILE_LIMIT, RefusedFile, lesson_paths, read_limited, toml_shape_problem
 from .model import (
     FRAMEWORK_NAMES,
     Blank,
@@ -117,16 +122,22 @@ def parse_lesson(path: str | Path) -> Lesson:
 
 def load_lessons(directory: str | Path) -> list[Lesson]:
     """Parse every lesson (`*.md`) of a folder, in teaching order; raise one LessonError for all."""
+    lessons, problems = read_lessons(directory)
+    if problems:
+        raise LessonError(problems)
+    return lessons
+
+
+def read_lessons(directory: str | Path) -> tuple[list[Lesson], list[LessonProblem]]:
+    """The lessons of a folder that parse, in teaching order, and the problems of the others (so a
+    listing can show the good ones beside what is wrong). A folder that is missing, cannot be listed
+    or holds no lesson file raises LessonError: nothing can be listed."""
     folder = Path(directory)
     if not folder.is_dir():
         what = "is a file, not a folder" if folder.exists() else "does not exist"
         raise LessonError([_problem(folder, 1, 1, f"the lessons folder {folder} {what}: check its path")])
     try:
-        files = [
-            p
-            for p in folder.glob("*.md")
-            if p.is_file() and not p.name.startswith(".") and p.name.lower() != "readme.md"
-        ]
+        files = lesson_paths(folder)
     except OSError as exc:
         raise LessonError(
             [_problem(folder, 1, 1, f"the lessons folder cannot be read ({_os_reason(exc)})")]
@@ -142,7 +153,6 @@ def load_lessons(directory: str | Path) -> list[Lesson]:
                 )
             ]
         )
-    files.sort(key=_file_sort_key)
     lessons: list[Lesson] = []
     problems: list[LessonProblem] = []
     first_of_id: dict[str, Path] = {}
@@ -164,9 +174,7 @@ def load_lessons(directory: str | Path) -> list[Lesson]:
             continue
         first_of_id[lesson.id] = file
         lessons.append(lesson)
-    if problems:
-        raise LessonError(problems)
-    return lessons
+    return lessons, problems
 
 
 def find_lesson(lessons: Iterable[Lesson], key: str) -> Lesson | None:
@@ -341,11 +349,6 @@ def _os_reason(exc: OSError) -> str:
     return (exc.strerror or type(exc).__name__).lower()
 
 
-def _file_sort_key(path: Path) -> tuple[int, int, str]:
-    m = re.match(r"\d+", path.name)
-    return (0, int(m.group()), path.name) if m else (1, 0, path.name)
-
-
 def _file_order(path: Path) -> int:
     m = re.match(r"\d+", path.name)
     return int(m.group()) if m else 0
@@ -447,11 +450,20 @@ def _is_expression(source: str) -> bool:
     return True
 
 
+_REFUSED_REMEDY = {
+    "special": "a lesson is a Markdown text file: remove it, or rename it so that its name does not end in .md",
+    "link": "fix the link or remove it",
+    "large": "split it into several lessons",
+    "os": "check its path and its permissions",
+}
+
+
 def _file_parse_result(path: Path) -> tuple[str | None, list[LessonProblem]]:
+    """The text of a lesson file, read as files.py reads untrusted files, or the problem why not."""
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        return None, [_problem(path, 1, 1, f"the file cannot be read ({_os_reason(exc)}): check its path")]
+        data = read_limited(path, LESSON_FILE_LIMIT)
+    except RefusedFile as exc:
+        return None, [_problem(path, 1, 1, f"the file cannot be read: {exc.reason}: {_REFUSED_REMEDY[exc.kind]}")]
     try:
         return data.decode("utf-8"), []
     except UnicodeDecodeError as exc:
@@ -648,8 +660,14 @@ class _LessonParser:
 
     def _load_toml(self, lines: list[str], first_line: int, end_line: int, what: str) -> dict[str, Any] | None:
         """Parse a TOML section of the file, mapping a syntax error to its file line."""
+        text = "\n".join(lines)
+        shape = toml_shape_problem(text)
+        if shape is not None:
+            line, col, phrase = shape
+            self.add(first_line + line - 1, col, f"{what} cannot be read: {phrase}: simplify it")
+            return None
         try:
-            return tomllib.loads("\n".join(lines))
+            return tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             message, line, col = str(exc), end_line, 1
             at = _TOML_AT_RE.search(message)

@@ -359,7 +359,7 @@ class LessonScreen(Screen[None]):
         panel.select("fit" if report.passed else "loss")
         self._summarise()
         if report.passed:
-            self.notify(f"Every blank is right: {self.lesson.title} is done.", title="Lesson done", timeout=6)
+            self.notify(f"Every blank is right: {self.lesson.title} is done.", title="Lesson done", timeout=6, markup=False)
         wrong = [n for n in self.blank_order if verdicts.get(n, {}).get("verdict") != "correct"]
         if wrong and not self.show_charts:
             # The first wrong blank (or the one being edited, if wrong) in the middle of the page,

@@ -157,7 +157,7 @@ class LessonListScreen(Screen[None]):
             if yes:
                 self.store.reset(lesson.id)
                 self.refresh_list()
-                self.notify(f"{lesson.title} starts over.", title="Reset")
+                self.notify(f"{lesson.title} starts over.", title="Reset", markup=False)
 
         self.app.push_screen(
             ConfirmScreen(f"Start “{lesson.title}” over?\n\nYour answers, hints and solutions shown and its done "

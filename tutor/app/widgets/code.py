@@ -24,9 +24,9 @@ from textual.content import Content
 from textual.highlight import highlight
 from textual.widgets import Input, Static, TextArea
 
+from tutor.grading.verdicts import MARKS
 from tutor.lesson.model import Blank, Lesson, Step
 
-MARKS = {"correct": "✓", "incorrect": "✗", "missing": "·", "error": "!"}
 _PLACEHOLDER = "_tutor_blank_{}_"
 _PLACEHOLDER_RE = re.compile(r"_tutor_blank_(\d+)_")
 
