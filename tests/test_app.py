@@ -825,6 +825,20 @@ def test_snapshot_block_blank_checked(snap_compare, tmp_path, size):
     assert snap_compare(snap_app(tmp_path), terminal_size=size, run_before=run_before)
 
 
+def test_snapshot_output_panel_shows_the_runs_error(snap_compare, tmp_path, real_grader):
+    """A check whose run raises (the real grader): at 80x24 the output panel shows the traceback, with
+    the lesson file's line of `dw` and its blank, and the loss chart says why it has no curve of yours."""
+    async def run_before(pilot):
+        screen = await open_lesson(pilot)
+        await fill(pilot, screen, {**RIGHT, "dw": "float('x')"})
+        await check(pilot)
+        await pilot.press(keys.CHARTS)
+        await settle(pilot)
+
+    app = new_app(ProgressStore.open(tmp_path / "p.sqlite3"), Shared(real_grader))
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_snapshot_list_after_progress(snap_compare, tmp_path, size):
     store = ProgressStore.open(tmp_path / "p.sqlite3")

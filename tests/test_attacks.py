@@ -491,7 +491,9 @@ def test_attack_suite_as_nobody() -> None:
     setpriv = "/usr/bin/setpriv"
     if not os.path.exists(setpriv):
         pytest.skip("setpriv is not installed, so the suite cannot be re-run as nobody here")
-    probe = subprocess.run([setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c", "import numpy, torch, tutor"],
+    # Twice: setpriv's own exec may still pass root's directories; the worker's exec, as nobody, must too.
+    nested = "import subprocess, sys; subprocess.run([sys.executable, '-c', 'import numpy, torch, tutor'], check=True)"
+    probe = subprocess.run([setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", sys.executable, "-c", nested],
                            capture_output=True, text=True, cwd=REPO)
     if probe.returncode != 0:
         pytest.skip("nobody cannot read the interpreter or the venv here (run .ci/run, which makes them readable): "
@@ -513,3 +515,14 @@ def test_attack_suite_as_nobody() -> None:
     print(tail)
     assert res.returncode == 0, tail
     assert " passed" in tail and "failed" not in tail
+
+
+# ---- beyond the OS layers: one module per class, collected here so they run as root and as nobody ----
+# Grading integrity (frames, modules, computed names, dunder methods: no answer reaches the reference),
+# a hostile result (the parent pays nothing), hostile files (one never stops a batch), escape sequences
+# (none reaches a terminal), threads (every one inside the layers).
+from attacks_integrity import *  # noqa: E402,F401,F403
+from attacks_wire import *  # noqa: E402,F401,F403
+from attacks_files import *  # noqa: E402,F401,F403
+from attacks_terminal import *  # noqa: E402,F401,F403
+from attacks_threads import *  # noqa: E402,F401,F403

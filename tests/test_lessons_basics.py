@@ -110,9 +110,11 @@ def test_autograd_equivalent_answers_pass(grader, lessons, blank, text):
     "blank,text,diagnoses",
     [
         ("w", "torch.tensor(2, requires_grad=True)", ("runtime_error",)),
-        ("dz_dw", "2 * w.item()", ("scaled",)),
+        # One number compared once (4 for 8, 12.5 for 25) shows no constant factor: `wrong_value`
+        # (issue 11, item 3), with both numbers in the message.
+        ("dz_dw", "2 * w.item()", ("wrong_value",)),
         ("loss", "torch.abs(z - target)", ("shape_mismatch",)),
-        ("loss", "torch.mean(torch.abs(z - target))", ("scaled",)),
+        ("loss", "torch.mean(torch.abs(z - target))", ("wrong_value",)),
         ("update", "x -= lr * x.grad", ("runtime_error",)),
         ("update", "x = x - lr * x.grad", ("wrong_value", "wrong_type")),
         ("update", "with torch.no_grad():\n    x += lr * x.grad", ("wrong_value", "scaled", "sign_flipped")),
@@ -123,12 +125,12 @@ def test_autograd_typical_mistakes_are_named(grader, lessons, blank, text, diagn
 
 
 def test_autograd_untracked_w_is_named_with_a_hint_about_requires_grad(grader, lessons):
-    # The value of `w` is right (2.0); only its requires_grad is missing, which shows at backward():
-    # the backward line is the reference's own, so the error is traced back to `w`.
+    # The value of `w` is right (2.0); only its requires_grad is missing: that is part of the value,
+    # so `w` itself is wrong, and the backward line (the reference's own) is right.
     report = grade(grader, lesson(lessons, "autograd-basics"), w="torch.tensor(2.0)")
     w = report.blanks["w"]
-    assert (w.verdict, w.diagnosis) == ("error", "runtime_error")
-    assert "does not require grad" in w.message and "requires_grad=True" in w.hint
+    assert (w.verdict, w.diagnosis) == ("incorrect", "wrong_type")
+    assert "requires_grad is False" in w.message and "requires_grad=True" in w.hint
     assert report.blanks["backward"].verdict == "correct"
 
 

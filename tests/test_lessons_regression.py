@@ -69,7 +69,7 @@ def test_zero_grad_equivalent_answers_pass(grader, lessons, blank, text):
     [
         ("loss_func", "nn.L1Loss()", ("wrong_type",)),
         ("label", "y", ("wrong_value",)),
-        ("expected_twice", "g_once", ("scaled",)),
+        ("expected_twice", "g_once", ("wrong_value",)),  # one number (a 1x1 gradient): no factor shown by it
         ("loss", "loss_func(output, y_noise)", ("wrong_value",)),
     ],
 )

@@ -116,7 +116,7 @@ def as_array(value: Any) -> np.ndarray | None:
     if value is None:
         return None
     if hasattr(value, "kind") and hasattr(value, "array"):
-        if getattr(value, "kind") != "array" or value.array is None:
+        if value.kind != "array" or value.array is None:
             return None
         value = value.array
     try:
@@ -211,7 +211,9 @@ def _clip_to_data(fig: Figure, data: Series, role_lines: list[Series]) -> None:
     fig.ylim = (lo - margin, hi + margin)
     for s in role_lines:
         if s.y and (min(s.y) < fig.ylim[0] or max(s.y) > fig.ylim[1]):
-            far = max(s.y, key=abs)
+            # The value that goes furthest outside the data's range (not the largest in size: with
+            # data at -100..-90, a line reaching -80 runs off the top though -95 is larger).
+            far = max(s.y, key=lambda v: -math.inf if v != v else max(lo - v, v - hi))
             if s.role == "learner":
                 fig.notes.append(f"Your line runs off the chart: it reaches {fmt(far)} where the data stays within {fmt(lo)}..{fmt(hi)}.")
             # Clamped here: plotext fills every cell between two points, so a point far outside the

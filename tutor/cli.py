@@ -15,7 +15,7 @@ from tutor.lesson import Lesson, LessonError, find_lesson, load_lessons, parse_l
 from tutor.lesson.files import RefusedFile, read_limited, toml_shape_problem
 from tutor.grading.verdicts import MARKS
 from tutor.paths import builtin_lessons_dir
-from tutor.safe_text import cleaned_output
+from tutor.safe_text import cleaned_output, one_line
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -104,7 +104,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         return done
     width = max((len(l.id) for l in lessons), default=4)
     for l in lessons:
-        _out(f"{l.id:<{width}}  {len(l.blanks):>2} blanks  {l.title}")
+        _out(f"{l.id:<{width}}  {len(l.blanks):>2} blanks  {one_line(l.title)}")
     return done
 
 
@@ -120,9 +120,9 @@ def cmd_show(args: argparse.Namespace) -> int:
             "blanks": [{"name": b.name, "kind": b.kind, "step": b.step + 1, "hints": len(b.hints)} for b in lesson.blanks.values()],
         }))
         return EXIT_OK
-    _out(f"{lesson.id}: {lesson.title}  ({lesson.framework}; data: {', '.join(lesson.datasets) or 'none'})")
+    _out(f"{lesson.id}: {one_line(lesson.title)}  ({lesson.framework}; data: {', '.join(lesson.datasets) or 'none'})")
     for s, step in enumerate(lesson.steps, 1):
-        _out(f"  step {s}: {step.title}")
+        _out(f"  step {s}: {one_line(step.title)}")
         for name in step.blanks:
             b = lesson.blanks[name]
             _out(f"    {name:<12} {b.kind}")
@@ -149,13 +149,23 @@ class AnswersFileError(UsageError):
 
 
 def _file_label(path: Path | str) -> str:
-    """A file's name as a message shows it: the one place to route it through a terminal cleaner."""
-    return str(path)
+    """A file's name as a message shows it: on one line, whatever characters it holds."""
+    return one_line(str(path))
 
 
 def _short(key: str, width: int = 40) -> str:
     """A key from an answers file, cut so that a megabyte of key stays a short message."""
-    return key if len(key) <= width else key[: width - 3] + "..."
+    return one_line(key if len(key) <= width else key[: width - 3] + "...")
+
+
+def _print_run(run: Any) -> None:
+    """How the learner's run ended, after the blanks, when it did not end well: its status, then its
+    error indented (a traceback with lines of the lesson file, each line cleaned by the stream)."""
+    if run.status in ("ok", "skipped") or not run.error:
+        return
+    _out(f"  your run: {run.status}")
+    for line in run.error.split("\n"):
+        _out(f"    {line}".rstrip())
 
 
 def read_answers(path: Path, lesson: Lesson) -> tuple[dict[str, str], list[str]]:
@@ -252,14 +262,15 @@ def cmd_grade(args: argparse.Namespace) -> int:
                 continue
             counts = report.counts()
             verdict = "passed" if report.passed else "not yet"
-            _out(f"{lesson.id}  {path}  {verdict}: {counts.get('correct', 0)}/{len(report.blanks)} blanks right")
+            _out(f"{lesson.id}  {_file_label(path)}  {verdict}: {counts.get('correct', 0)}/{len(report.blanks)} blanks right")
             for name, b in report.blanks.items():
                 line = f"  {MARKS.get(b.verdict, '?')} {name:<12}"
                 if b.verdict != "correct":
-                    line += f" {b.diagnosis or b.verdict}: {b.message}"
+                    line += f" {b.diagnosis or b.verdict}: {one_line(b.message)}"
                 _out(line.rstrip())
+            _print_run(report.run)
             for note in report.notes:
-                _out(f"  note: {note}")
+                _out(f"  note: {one_line(note)}")
     except LessonRunError as exc:
         print(f"tutor: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -76,6 +76,12 @@ def clean(text: str) -> str:
     return _SHOWN.sub(_code_point, text)
 
 
+def one_line(text: str) -> str:
+    """A field that must stay on its line (a file name, a key, a title, a verdict's sentence): cleaned,
+    and a line break inside it shown as `\\n`, so it cannot start a fake line of its own."""
+    return clean(str(text)).replace("\n", "\\n").replace("\t", " ")
+
+
 def cells(text: str) -> str:
     """Text already on a line of cells: controls and invisible characters dropped, the width kept."""
     if _UNSAFE_CELL.search(text) is None:

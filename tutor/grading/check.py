@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from tutor.grading.grader import Grader, LessonRunError
+from tutor.grading.grader import Grader, LessonRunError, gives_away
 from tutor.grading.mutants import mutants
 from tutor.lesson.model import Lesson
 
@@ -19,6 +19,7 @@ class LessonCheck:
     reference_passes: bool = False
     caught: int = 0
     survivors: list[str] = field(default_factory=list)  # "blank: label: text"
+    notes: list[str] = field(default_factory=list)  # what a learner would see wrongly, short of a missed answer
     reference_seconds: float = 0.0
     check_seconds: float = 0.0
 
@@ -30,6 +31,7 @@ class LessonCheck:
         return {
             "lesson": self.lesson, "path": self.path, "ok": self.ok, "reference_error": self.reference_error,
             "reference_passes": self.reference_passes, "mutants_caught": self.caught, "survivors": self.survivors,
+            "notes": self.notes,
             "reference_seconds": round(self.reference_seconds, 3), "check_seconds": round(self.check_seconds, 3),
         }
 
@@ -51,6 +53,10 @@ def check_lesson(grader: Grader, lesson: Lesson) -> LessonCheck:
         wrong = [f"{n}: {b.diagnosis}: {b.message}" for n, b in report.blanks.items() if b.verdict != "correct"]
         out.survivors.append("the reference answers themselves are not all accepted: " + "; ".join(wrong))
     for blank in lesson.blanks.values():
+        for code, hint in blank.diagnosis_hints.items():
+            if gives_away(blank, hint):
+                out.notes.append(f"{blank.name}: the hint for `{code}` shows the answer, so it is never shown with a "
+                                 "verdict: the answer belongs in the last of `hints` only")
         for m in mutants(blank):
             rep = grader.grade(lesson, {**answers, blank.name: m.text})
             if rep.blanks[blank.name].verdict == "correct":
@@ -77,4 +83,6 @@ def check_lessons(grader: Grader, lessons: list[Lesson], progress: Callable[[str
             )
             for s in r.survivors:
                 progress(f"     missed {s}")
+            for n in r.notes:
+                progress(f"     note {n}")
     return reports

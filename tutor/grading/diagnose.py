@@ -32,8 +32,11 @@ class Diagnosis:
         return "error" if self.code in ERROR_CODES else "incorrect"
 
 
-def _when(call: int | None) -> str:
-    if call is None:
+def _when(call: int | None, runs: int | None = None) -> str:
+    """When a blank first differs, for a line that runs more than once: `runs` is how many times it
+    ran (None when unknown: then the compared call numbers are all there is). A line that runs once
+    (a blank outside any loop) gets no phrase: "from the first time it runs" would suggest more."""
+    if call is None or (call == 0 and runs is not None and runs <= 1):
         return ""
     return " from the first time it runs" if call == 0 else f" from its run number {call + 1} on"
 
@@ -60,8 +63,37 @@ def nice_factor(k: float) -> tuple[str, float] | None:
     return None
 
 
-def _scale_of(pairs: list[tuple[Value, Value, int]]) -> float | None:
-    """The constant k with learner == k * reference over all pairs, if there is one."""
+# Factors a `scaled` verdict may name: what a learner can act on. Anything else is `wrong_value`.
+SMALL_FACTORS = (2, 3, 4)  # small integers (and their reciprocals) besides the data sizes
+RATE_NAMES = frozenset({"lr", "learning_rate", "alpha", "eta", "step_size"})  # names of learning rates
+_MATCH = 1e-4  # relative tolerance of a ratio against a factor
+MIN_NUMBERS = 2  # independent non-zero numbers (elements or calls) that must share a ratio to show a factor
+
+
+class Sizes(list):
+    """A lesson's data sizes (a list of ints, largest last) that also carries the lesson's learning
+    rates as `rates`: the numbers a `scaled` factor may be explained by (see `explain_factor`).
+    The grader computes it once per lesson; a plain list of sizes works everywhere, with no rates."""
+
+    rates: tuple[float, ...] = ()
+
+    def __init__(self, sizes=(), rates=()) -> None:
+        super().__init__(sizes)
+        self.rates = tuple(rates)
+
+
+def _independent(r: np.ndarray) -> int:
+    """How many independent numbers the reference values hold: their distinct non-zero magnitudes.
+    Several calls or elements count once each; a constant array (`np.ones(...) * c`) counts once."""
+    a = np.sort(np.abs(r[r != 0]))
+    if a.size == 0:
+        return 0
+    return 1 + int(np.count_nonzero(np.diff(a) > 1e-9 * a[-1]))
+
+
+def _scale_of(pairs: list[tuple[Value, Value, int]]) -> tuple[float, int] | None:
+    """The constant k with learner == k * reference over all pairs, if there is one, and how many
+    independent numbers show it (`_independent`)."""
     refs, gots = [], []
     for r, g, _ in pairs:
         if not (r.is_numeric and g.is_numeric) or r.shape != g.shape:
@@ -76,45 +108,89 @@ def _scale_of(pairs: list[tuple[Value, Value, int]]) -> float | None:
     if rr == 0.0 or r.size == 0:
         return None
     k = float(np.dot(g, r)) / rr
-    if k == 0:
+    if k == 0 or not math.isfinite(k):
         return None
     low = any("32" in v.dtype or "16" in v.dtype for v, _, _ in pairs)
     tol = (1e-4 if low else 1e-7) * max(float(np.max(np.abs(g))), 1e-300)
     if float(np.max(np.abs(g - k * r))) > tol:
         return None
-    if r.size == 1 and nice_factor(k) is None:
-        return None  # one number is always some multiple of another: only trust round factors
-    return k
+    return k, _independent(r)
 
 
-def scaled_message(name: str, k: float, sizes: list[int], when: str) -> Diagnosis:
-    nice = nice_factor(k)
-    label, value = nice if nice else (_num(k), k)
-    if abs(k + 1) <= 1e-4:
-        return Diagnosis("sign_flipped", f"`{name}` has the right size but the opposite sign{when}.", -1.0)
-    ak = abs(value)
-    reason = ""
+def _near(a: float, b: float) -> bool:
+    return abs(a - b) <= _MATCH * abs(b)
+
+
+def _factors(sizes: list[int]) -> list[tuple[float, str, str, bool]]:
+    """The actionable factors of a lesson, in the order they explain a ratio: (value, label, reason,
+    trusted from a single number)."""
+    out: list[tuple[float, str, str, bool]] = []
+    rates = [lr for lr in getattr(sizes, "rates", ()) if math.isfinite(lr) and lr > 0]
     for n in sizes:
-        if n > 1 and abs(ak - n) <= 1e-4 * n:
-            reason = f" {n} is the number of data points: a sum may stand where a mean belongs."
-        elif n > 1 and abs(ak * n - 1) <= 1e-4:
-            reason = f" 1/{n} is one over the number of data points: a mean may stand where a sum belongs."
-    if not reason:
-        if abs(ak - 2) <= 1e-4:
-            reason = " Is a factor 2 there twice?"
-        elif abs(ak - 0.5) <= 1e-4:
-            reason = " A factor of 2 may be missing."
-        else:
-            reason = " Check the constant factors."
-    if value < 0:
-        reason = " The sign is flipped too." + reason
+        if n > 1:
+            big = n > max(SMALL_FACTORS)
+            out.append((float(n), str(n), f"{n} is the number of data points: a sum may stand where a mean belongs.", big))
+            out.append((1.0 / n, f"1/{n}", f"1/{n} is one over the number of data points: a mean may stand where a sum belongs.", big))
+    out.append((2.0, "2", "Is a factor 2 there twice?", False))
+    out.append((0.5, "1/2", "A factor of 2 may be missing.", False))
+    for lr in rates:
+        out.append((lr, _num(lr), f"{_num(lr)} is the learning rate: it may be applied where it does not belong.", False))
+        nice = nice_factor(1.0 / lr)
+        out.append((1.0 / lr, nice[0] if nice else _num(1.0 / lr),
+                    f"That is one over the learning rate ({_num(lr)}): the learning rate may be missing.", False))
+    clash = any(_near(lr, 0.01) or _near(lr, 100.0) for lr in rates)  # then 100 is no evidence of a percentage
+    out.append((100.0, "100", "A percentage may stand where a share between 0 and 1 belongs.", not clash))
+    out.append((0.01, "1/100", "A share between 0 and 1 may stand where a percentage belongs.", not clash))
+    for m in SMALL_FACTORS:
+        if m != 2:
+            out.append((float(m), str(m), f"Look for a factor {m} that does not belong.", False))
+            out.append((1.0 / m, f"1/{m}", f"A factor of {m} may be missing.", False))
+    return out
+
+
+def explain_factor(k: float, sizes: list[int], numbers: int = MIN_NUMBERS) -> tuple[str, float, str] | None:
+    """A factor a learner can act on: (label, exact value, reason sentence), or None for any other.
+
+    The factors, each also with its sign flipped (then "the sign is flipped too"), in this order:
+    - each data size n > 1 of the lesson and 1/n (a sum for a mean, a mean for a sum);
+    - 2 and 1/2 (a factor 2 twice, or missing);
+    - the lesson's learning rates lr and 1/lr (`sizes.rates`: applied where it does not belong, or missing);
+    - 100 and 1/100 (a percentage for a share, a share for a percentage);
+    - the small integers 3 and 4 (SMALL_FACTORS: the bound is 4) and their reciprocals.
+    -1 alone is `sign_flipped`, handled by the caller. `numbers` is how many independent numbers
+    showed the ratio (`_independent`): one number is some multiple of any other, so a ratio needs
+    MIN_NUMBERS of them to show a constant factor; from fewer, only the factors chance rarely
+    produces are trusted: -1, n or 1/n for a data size n above the small integers (a sum of 400
+    values for their mean), and 100 or 1/100. The learning rate, 2, 3, 4 and their reciprocals are not.
+    """
+    if not math.isfinite(k) or k == 0:
+        return None
+    ak = abs(k)
+    for value, label, reason, single in _factors(sizes):
+        if _near(ak, value) and (numbers >= MIN_NUMBERS or single):
+            if k < 0:
+                return "-" + label, -value, f" The sign is flipped too. {reason}"
+            return label, value, f" {reason}"
+    return None
+
+
+def scaled_message(name: str, k: float, sizes: list[int], when: str, numbers: int = MIN_NUMBERS) -> Diagnosis | None:
+    """`sign_flipped` for k = -1 (from one number too: an exact sign flip is no chance result), `scaled`
+    for a factor `explain_factor` accepts from `numbers` independent numbers, else None (`wrong_value`)."""
+    if abs(k + 1) <= _MATCH:
+        return Diagnosis("sign_flipped", f"`{name}` has the right size but the opposite sign{when}.", -1.0)
+    found = explain_factor(k, sizes, numbers)
+    if found is None:
+        return None
+    label, value, reason = found
     return Diagnosis("scaled", f"`{name}` is {label} times the expected value{when}.{reason}", float(value))
 
 
 def compare(name: str, ref: Value, got: Value, *, sizes: list[int], call: int | None = None,
-            pairs: list[tuple[Value, Value, int]] | None = None) -> Diagnosis:
-    """The diagnosis for a learner value that differs from the reference value."""
-    when = _when(call)
+            pairs: list[tuple[Value, Value, int]] | None = None, runs: int | None = None) -> Diagnosis:
+    """The diagnosis for a learner value that differs from the reference value; `runs` is how many
+    times the blank's line ran (for "from the first time it runs"), None when unknown."""
+    when = _when(call, runs)
     if got.kind in ("error", "invalid"):
         return Diagnosis("wrong_value", f"`{name}` could not be evaluated{when}: {got.text or 'no value'}.", call=call)
     if ref.kind == "object" or got.kind == "object":
@@ -147,12 +223,15 @@ def compare(name: str, ref: Value, got: Value, *, sizes: list[int], call: int | 
         return Diagnosis("dtype_mismatch", f"`{name}` holds {got.dtype} values where {ref.dtype} values are expected.{tail}", call=call)
     if ref.device and got.device and ref.device != got.device:
         return Diagnosis("dtype_mismatch", f"`{name}` is on {got.device} where {ref.device} is expected.", call=call)
+    autograd = _autograd(name, ref, got, call)
+    if autograd is not None:
+        return autograd
     g, r = got.array, ref.array
     if not np.all(np.isfinite(g)) and np.all(np.isfinite(r)):
         return Diagnosis("nan_or_inf", f"`{name}` contains NaN or infinite values{when}: look for a division by zero or a log of 0.", call=call)
-    k = _scale_of(pairs or [(ref, got, call or 0)])
-    if k is not None:
-        d = scaled_message(name, k, sizes, when)
+    scale = _scale_of(pairs or [(ref, got, call or 0)])
+    d = scaled_message(name, scale[0], sizes, when, scale[1]) if scale is not None else None
+    if d is not None:
         d.call = call
         return d
     if r.size == 1:
@@ -160,6 +239,61 @@ def compare(name: str, ref: Value, got: Value, *, sizes: list[int], call: int | 
     else:
         detail = ""
     return Diagnosis("wrong_value", f"`{name}` does not give the expected value{when}{detail}.", call=call)
+
+
+def _autograd(name: str, ref: Value, got: Value, call: int | None) -> Diagnosis | None:
+    """What later lines rely on beyond the numbers of a tensor: autograd tracking and being a leaf."""
+    if ref.type != "Tensor" or got.type != "Tensor":
+        return None
+    if ref.requires_grad is True and got.requires_grad is False:
+        return Diagnosis(
+            "wrong_type",
+            f"`{name}` holds the right numbers, but autograd does not track it (its requires_grad is False): "
+            "backward() will have nothing to differentiate.", call=call)
+    if ref.requires_grad is False and got.requires_grad is True:
+        return Diagnosis(
+            "wrong_type",
+            f"`{name}` is tracked by autograd (requires_grad is True) where this step needs a plain tensor.", call=call)
+    if ref.is_leaf is True and got.is_leaf is False:
+        return Diagnosis(
+            "wrong_type",
+            f"`{name}` is computed from another tensor, so it is not a leaf of the graph: after backward() its .grad "
+            "stays None. Create it directly with requires_grad=True.", call=call)
+    if ref.is_leaf is False and got.is_leaf is True and ref.requires_grad:
+        return Diagnosis(
+            "wrong_type",
+            f"`{name}` is cut off from the graph (a leaf) where it should be computed from the tensors before it: "
+            "gradients will not flow back through it.", call=call)
+    return None
+
+
+def _flat_children(v: Value) -> list[Value]:
+    """A module's layers in the order it applies them: Sequentials inside it flattened."""
+    out: list[Value] = []
+    for c in v.children:
+        out.extend(_flat_children(c) if c.type == "Sequential" else [c])
+    return out
+
+
+def _layer_sizes(name: str, ref: Value, got: Value, call: int | None) -> Diagnosis | None:
+    """Layers whose sizes differ from the reference's, or that do not chain: name the sizes."""
+    def sizes(v: Value) -> list[tuple[str, object, object]]:
+        return [(c.type, c.config.get("in_features"), c.config.get("out_features")) for c in _flat_children(v)]
+
+    gs = sizes(got)
+    linear = [(i, a, b) for i, (t, a, b) in enumerate(gs) if a is not None and b is not None]
+    for (i, _, out), (j, inp, _) in zip(linear, linear[1:]):
+        if out != inp:
+            return Diagnosis(
+                "shape_mismatch",
+                f"`{name}`'s layers do not chain: layer {i + 1} gives {out} features but layer {j + 1} expects {inp}.",
+                call=call)
+    for k, ((rt, ra, rb), (gt, ga, gb)) in enumerate(zip(sizes(ref), gs)):
+        if rt == gt and ra is not None and (ra, rb) != (ga, gb):
+            return Diagnosis(
+                "shape_mismatch",
+                f"`{name}`'s layer {k + 1} maps {ga} to {gb} features where {ra} to {rb} are expected.", call=call)
+    return None
 
 
 def _compare_objects(name: str, ref: Value, got: Value, call: int | None) -> Diagnosis:
@@ -172,12 +306,25 @@ def _compare_objects(name: str, ref: Value, got: Value, call: int | None) -> Dia
         return Diagnosis("wrong_type", f"`{name}` is `{got.type}`, which is not the {what} this step needs.", call=call)
     for key in sorted(set(ref.config) | set(got.config)):
         rv, gv = ref.config.get(key), got.config.get(key)
+        if key == "training" and rv != gv and isinstance(gv, bool):
+            mode = "evaluation mode (`.eval()`)" if not gv else "training mode"
+            return Diagnosis("wrong_type", f"`{name}` is in {mode}, not the mode this step needs: it changes what "
+                             "layers like Dropout and BatchNorm compute.", call=call)
+        if key in ("in_features", "out_features") and ref.category == "module" and rv != gv:
+            sized = _layer_sizes(name, ref, got, call)
+            if sized is not None:
+                return sized
+            return Diagnosis("shape_mismatch", f"`{name}` maps {got.config.get('in_features')} to {got.config.get('out_features')} "
+                             f"features where {ref.config.get('in_features')} to {ref.config.get('out_features')} are expected.", call=call)
         if rv != gv and not (isinstance(rv, float) and isinstance(gv, (int, float)) and math.isclose(rv, gv, rel_tol=1e-9)):
             return Diagnosis(
                 "wrong_type",
                 f"`{name}` is the right kind of {ref.category or 'object'}, but its `{key}` is {gv!r}, not the value this step uses.",
                 call=call,
             )
+    sized = _layer_sizes(name, ref, got, call) if ref.category == "module" else None
+    if sized is not None:
+        return sized
     rshapes = [p[1] for p in ref.params]
     gshapes = [p[1] for p in got.params]
     if rshapes != gshapes:
@@ -186,9 +333,10 @@ def _compare_objects(name: str, ref: Value, got: Value, call: int | None) -> Dia
         return Diagnosis("shape_mismatch", f"`{name}` has parameters of shapes {gshapes} where {rshapes} are expected.", call=call)
     if ref.category == "optimizer":
         return Diagnosis("wrong_type", f"`{name}` updates different tensors than the model's parameters.", call=call)
-    if len(ref.children) != len(got.children):
-        return Diagnosis("wrong_type", f"`{name}` has {len(got.children)} layers where {len(ref.children)} are expected.", call=call)
-    for rc, gc in zip(ref.children, got.children):
+    rch, gch = _flat_children(ref), _flat_children(got)
+    if len(rch) != len(gch):
+        return Diagnosis("wrong_type", f"`{name}` has {len(gch)} layers where {len(rch)} are expected.", call=call)
+    for rc, gc in zip(rch, gch):
         if rc.type != gc.type or rc.config != gc.config:
             return Diagnosis("wrong_type", f"`{name}` contains a `{gc.type}` where a different layer is expected.", call=call)
     return Diagnosis(
@@ -207,7 +355,7 @@ def from_trace(name: str, trace: BlankTrace, sizes: list[int]) -> Diagnosis | No
         return None
     ref, got, call = trace.pairs[0]
     pairs = [p for p in trace.pairs if p[0].shape == ref.shape and p[1].shape == got.shape]
-    return compare(name, ref, got, sizes=sizes, call=call, pairs=pairs)
+    return compare(name, ref, got, sizes=sizes, call=call, pairs=pairs, runs=trace.seen or None)
 
 
 _DTYPE_RE = re.compile(r"(Double|Float|Half|Long|Int)\b.*\b(Double|Float|Half|Long|Int)\b|dtype", re.I)

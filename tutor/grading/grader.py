@@ -1,13 +1,19 @@
-"""Grades a learner's answers to a lesson: static check, shadow evaluation, learner run, isolation runs.
+"""Grades a learner's answers to a lesson, in the four stages of DESIGN.md ("How an answer is graded"):
 
-See shared/DESIGN.md, "How an answer is graded". The reference run of each lesson is made once per
+1. `_check_answers`: the static check of every answer (tutor/grading/static.py);
+2. `_shadow_and_learner_runs`: the shadow run (each rewritten expression evaluated beside the
+   reference's, on the reference's trajectory) and the learner's own run, sent together;
+3. `_judge_learner_run`: does the learner's run reproduce the reference's traces, and if it failed,
+   where;
+4. `_isolation_runs`: each rewritten blank still in doubt run alone in the reference program, then
+   the last checks (a full shadow run when sampling may have hidden a mistake).
+
+What the stages share lives in one `GradeContext`. The reference run of each lesson is made once per
 Grader and cached; every run happens in the sandboxed evaluator, never in this process.
 """
 
 from __future__ import annotations
 
-import ast
-import textwrap
 import threading
 import time
 from dataclasses import dataclass, field
@@ -15,9 +21,15 @@ from typing import Any, Callable
 
 from tutor import datasets
 from tutor.grading import programs
-from tutor.grading.diagnose import Diagnosis, compare_runs, from_error, from_trace
+from tutor.grading.diagnose import Diagnosis, Sizes, compare_runs, from_error, from_trace
+from tutor.grading.facts import _chart_data_sizes, _chart_exprs, learning_rates
+from tutor.grading.report import (  # noqa: F401 - re-exported: the grader's results are imported from here
+    BlankResult, Cancelled, GradeReport, _all_right, _result, _unjudged, gives_away, verdict_hint,
+)
+from tutor.grading.static import (  # noqa: F401 - re-exported
+    ANSWER_MAX_CHARS, ANSWER_MAX_DEPTH, _compiles, answer_text, normalize, static_check,
+)
 from tutor.lesson.model import Blank, Lesson
-from tutor.sandbox import policy
 from tutor.sandbox.results import RunResult, parse_run
 
 
@@ -25,174 +37,49 @@ class LessonRunError(Exception):
     """The lesson's own reference program does not run: a problem for the instructor, with its place."""
 
 
-class Cancelled(Exception):
-    """The grading was cancelled (a newer check replaced it)."""
-
-
 @dataclass
-class BlankResult:
-    name: str
-    kind: str
-    step: int
-    verdict: str  # "correct", "incorrect", "missing", "error"
-    diagnosis: str | None = None
-    message: str = ""
-    factor: float | None = None
-    hint: str | None = None
-    call: int | None = None
-    line: int | None = None  # 1-based line within the answer, for syntax errors
-    col: int | None = None  # 1-based column within the answer, for syntax errors
+class GradeContext:
+    """What the four stages of one grading share."""
 
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"verdict": self.verdict, "diagnosis": self.diagnosis, "message": self.message}
-        if self.diagnosis == "scaled" and self.factor is not None:
-            out["factor"] = self.factor
-        if self.col is not None:
-            out["line"] = self.line
-            out["col"] = self.col
-        return out
-
-
-@dataclass
-class GradeReport:
-    lesson: str
-    blanks: dict[str, BlankResult]
-    layers: list[str] = field(default_factory=list)
+    lesson: Lesson
+    answers: dict[str, str]
+    cancelled: Callable[[], bool]
+    on_output: Callable[[str], None] | None
+    results: dict[str, BlankResult] = field(default_factory=dict)
+    valid: dict[str, str] = field(default_factory=dict)  # answers that may run, as they run
+    ref: RunResult | None = None
+    sizes: Sizes | list[int] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)  # every blank, in lesson order (its index is its hook number)
+    exprs: list[str] = field(default_factory=list)  # rewritten expression blanks (shadow-compared)
+    stmts: list[str] = field(default_factory=list)  # statement and block blanks that may run
+    tolerances: dict[str, tuple[float, float]] = field(default_factory=dict)
+    loss_exprs: set[str] = field(default_factory=set)
     learner_run: RunResult | None = None
-    reference_run: RunResult | None = None
-    notes: list[str] = field(default_factory=list)
-    elapsed: float = 0.0
+    learner_program: programs.Program | None = None
+    unreached: list[str] = field(default_factory=list)  # expressions no compared call reached
+    run_diag: Diagnosis | None = None  # how the learner's whole run differs, if it does
+    suspect: str | None = None  # a rewritten blank the learner's run failed in
 
-    @property
-    def passed(self) -> bool:
-        return bool(self.blanks) and all(b.verdict == "correct" for b in self.blanks.values())
+    def rewritten(self, name: str) -> bool:
+        return normalize(self.valid[name]) != normalize(self.lesson.blanks[name].answer)
 
-    @property
-    def stdout(self) -> str:
-        return self.learner_run.stdout if self.learner_run else ""
+    def set(self, name: str, diag: Diagnosis | None) -> None:
+        self.results[name] = _result(self.lesson.blanks[name], diag)
 
-    def counts(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for b in self.blanks.values():
-            out[b.verdict] = out.get(b.verdict, 0) + 1
-        return out
-
-    def to_json(self, answers_path: str | None = None) -> dict[str, Any]:
-        out: dict[str, Any] = {"lesson": self.lesson}
-        if answers_path is not None:
-            out["answers"] = answers_path
-        out["passed"] = self.passed
-        out["blanks"] = {name: b.to_json() for name, b in self.blanks.items()}
-        out["sandbox"] = {"layers": list(self.layers)}
-        if self.notes:
-            out["notes"] = list(self.notes)
-        return out
+    def stop_if_cancelled(self) -> None:
+        if self.cancelled():
+            raise Cancelled()
 
 
-def _result(blank: Blank, diag: Diagnosis | None) -> BlankResult:
-    if diag is None:
-        return BlankResult(blank.name, blank.kind, blank.step, "correct", None, "Correct.")
-    hint = blank.diagnosis_hints.get(diag.code) or (blank.hints[0] if blank.hints else None)
-    return BlankResult(blank.name, blank.kind, blank.step, diag.verdict, diag.code, diag.message, diag.factor, hint, diag.call)
-
-
-def normalize(text: str) -> str:
-    """An answer's shape without spacing or comments, to tell answers identical to the reference."""
-    src = textwrap.dedent(text).strip()
-    for mode in ("eval", "exec"):
-        try:
-            return ast.dump(ast.parse(src, mode=mode))
-        except SyntaxError:
-            continue
-    return "".join(src.split())
-
-
-def static_check(lesson: Lesson, blank: Blank, text: str | None, in_place: bool = True) -> BlankResult | None:
-    """Missing, syntax error or forbidden construct; None when the answer may run. With `in_place`
-    False the answer is not compiled in its place in the program (the caller compiles all at once)."""
-    if text is None or not text.strip():
-        return BlankResult(blank.name, blank.kind, blank.step, "missing", "missing", f"`{blank.name}` has no answer yet.")
-    src = text.strip() if blank.kind != "block" else textwrap.dedent(text).strip("\n")
-    tree: ast.AST | None = None
-    try:
-        if blank.kind == "expression":
-            tree = ast.parse(src, mode="eval")
-        elif blank.kind == "block":
-            tree = ast.parse(src)
-        else:
-            try:
-                tree = ast.parse(src)
-            except SyntaxError:
-                tree = ast.parse(src, mode="eval")
-    except SyntaxError as exc:
-        if blank.kind == "expression":
-            try:
-                stmt = ast.parse(src)
-            except (SyntaxError, ValueError, RecursionError, MemoryError):
-                stmt = None
-            if stmt is not None:  # valid Python, but statements where a value belongs
-                bad = _forbidden(blank, stmt)
-                if bad is not None:
-                    return bad
-                return BlankResult(
-                    blank.name, blank.kind, blank.step, "error", "syntax_error",
-                    f"`{blank.name}` must be one expression (a value), not a statement: no `=`, `;` or keywords like `import` here.",
-                    line=1, col=1,
-                )
-        whole = blank.kind == "statement"
-        if not whole or exc.offset is None:
-            return _syntax(blank, exc.lineno or 1, exc.offset or 1, exc.msg)
-        tree = None  # a fragment such as `step()` after `optimizer.`: judged in its line below
-    except (ValueError, RecursionError, MemoryError) as exc:
-        return _syntax(blank, 1, 1, str(exc) or "it cannot be read")
-    if tree is not None:
-        bad = _forbidden(blank, tree)
-        if bad is not None:
-            return bad
-    if not in_place and tree is not None:
-        return None
-    prog = programs.build(lesson, answers={blank.name: src}, learner={blank.name}, mark=False)
-    try:
-        compile(prog.source, "<check>", "exec", dont_inherit=True)
-    except SyntaxError as exc:
-        owner, _ = prog.origin(exc.lineno)
-        if owner == blank.name or owner is None:
-            col = exc.offset or 1
-            if blank.kind == "statement":
-                col = max(1, col - blank.code_col)
-            return _syntax(blank, 1, col, exc.msg)
-        return _syntax(blank, 1, 1, f"{exc.msg} (near the blank `{owner}`)")
-    except (ValueError, RecursionError, MemoryError) as exc:
-        return _syntax(blank, 1, 1, str(exc) or "it cannot be read")
-    return None
-
-
-def _compiles(source: str) -> bool:
-    try:
-        compile(source, "<check>", "exec", dont_inherit=True)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return False
-    return True
-
-
-def _forbidden(blank: Blank, tree: ast.AST) -> BlankResult | None:
-    """The first policy violation in a parsed answer as a `forbidden` verdict, or None."""
-    violations = policy.check(tree)
-    if not violations:
-        return None
-    v = violations[0]
-    return BlankResult(
-        blank.name, blank.kind, blank.step, "error", "forbidden",
-        f"`{blank.name}`: {v.message} (line {v.line}, column {v.col}).", line=v.line, col=v.col,
-    )
-
-
-def _syntax(blank: Blank, line: int, col: int, msg: str) -> BlankResult:
-    where = f"column {col}" if line == 1 else f"line {line}, column {col}"
-    return BlankResult(
-        blank.name, blank.kind, blank.step, "error", "syntax_error",
-        f"`{blank.name}` is not valid Python at {where}: {msg}.", line=line, col=col,
-    )
+def diag_status(res: RunResult, owner: str | None) -> Diagnosis:
+    """A run that did not end well, explained in terms of the blank it was in (`owner`)."""
+    if res.status in ("timeout", "memory"):
+        return from_error(owner, res.error or _no_error(), res.status)
+    if res.status in ("crashed", "oversize", "bad_result"):
+        what = {"crashed": "crashed the run", "oversize": "produced a result too large to read",
+                "bad_result": "left a result that cannot be read"}[res.status]
+        return Diagnosis("runtime_error", f"`{owner}` {what}." if owner else f"the program {what}.")
+    return from_error(owner, res.error or _no_error())
 
 
 class Grader:
@@ -203,6 +90,7 @@ class Grader:
         self.datasets_dir = datasets_dir
         self._refs: dict[tuple[str, str], RunResult] = {}
         self._sizes: dict[str, list[int]] = {}
+        self._factors: dict[tuple[str, str], Sizes] = {}  # per lesson: `sizes`
         self._lock = threading.Lock()
         self._layers: list[str] | None = None  # the evaluator's active layers, asked once
 
@@ -259,13 +147,27 @@ class Grader:
             results.append(res)
         return results
 
-    def sizes(self, lesson: Lesson) -> list[int]:
-        out: list[int] = []
+    def sizes(self, lesson: Lesson) -> Sizes:
+        """What a `scaled` factor may be explained by, worked out once per lesson (after its reference
+        run): the number of data points (the lengths of its datasets' columns, and the leading length
+        of the `x` and `y` its charts draw, for data the program makes itself) and, as `.rates`, its
+        learning rates (`learning_rates`). See `diagnose.explain_factor`."""
+        key = (lesson.id, str(lesson.path))
+        known = self._factors.get(key)
+        if known is not None:
+            return known
+        out: set[int] = set()
         for name in lesson.datasets:
             if name not in self._sizes:
                 self._sizes[name] = sorted({len(v) for v in datasets.load(name, self.datasets_dir).values()})
-            out += self._sizes[name]
-        return sorted(set(out))
+            out.update(self._sizes[name])
+        ref = self._refs.get(key)
+        if ref is not None:
+            out.update(_chart_data_sizes(lesson, ref))
+        found = Sizes(sorted(out), learning_rates(lesson))
+        if ref is not None:
+            self._factors[key] = found
+        return found
 
     def reference(self, lesson: Lesson) -> RunResult:
         key = (lesson.id, str(lesson.path))
@@ -303,192 +205,248 @@ class Grader:
 
     def _grade(self, lesson: Lesson, answers: dict[str, str], cancelled: Callable[[], bool],
                on_output: Callable[[str], None] | None = None) -> GradeReport:
-        results: dict[str, BlankResult] = {}
-        valid: dict[str, str] = {}
-        for blank in lesson.blanks.values():
-            text = answers.get(blank.name)
-            bad = static_check(lesson, blank, text, in_place=False)
-            if bad is not None:
-                results[blank.name] = bad
-            else:
-                valid[blank.name] = text.strip() if blank.kind != "block" else textwrap.dedent(text).strip("\n")
-        if valid and not _compiles(programs.build(lesson, answers=valid, learner=set(valid), mark=False).source):
-            for name in list(valid):  # which answer breaks the program: each in its place alone
-                bad = static_check(lesson, lesson.blanks[name], answers.get(name))
-                if bad is not None:
-                    results[name] = bad
-                    del valid[name]
-        ref = self.reference(lesson)
-        sizes = self.sizes(lesson)
+        ctx = GradeContext(lesson, answers, cancelled, on_output)
+        self._check_answers(ctx)
+        ctx.ref = self.reference(lesson)
+        ctx.sizes = self.sizes(lesson)
         if self._layers is None:
             self._layers = list(self.evaluator.layers()) if hasattr(self.evaluator, "layers") else []
-        layers = self._layers
-        report = GradeReport(lesson.id, {}, layers=layers, reference_run=ref)
-        names = list(lesson.blanks)
-        by_index = {i: n for i, n in enumerate(names)}
-        stmts = [n for n in valid if lesson.blanks[n].kind != "expression"]
+        self._shadow_and_learner_runs(ctx)
+        ctx.stop_if_cancelled()
+        self._judge_learner_run(ctx)
+        self._isolation_runs(ctx)
+        return self._report(ctx)
+
+    # ---- stage 1: the static check ------------------------------------------------------------
+    def _check_answers(self, ctx: GradeContext) -> None:
+        lesson = ctx.lesson
+        for blank in lesson.blanks.values():
+            text = ctx.answers.get(blank.name)
+            bad = static_check(lesson, blank, text, in_place=False)
+            if bad is not None:
+                ctx.results[blank.name] = bad
+            else:
+                ctx.valid[blank.name] = answer_text(lesson, blank, text)
+        if ctx.valid and not _compiles(programs.build(lesson, answers=ctx.valid, learner=set(ctx.valid), mark=False).source):
+            for name in list(ctx.valid):  # which answer breaks the program: each in its place alone
+                bad = static_check(lesson, lesson.blanks[name], ctx.answers.get(name))
+                if bad is not None:
+                    ctx.results[name] = bad
+                    del ctx.valid[name]
+        ctx.names = list(lesson.blanks)
+        ctx.stmts = [n for n in ctx.valid if lesson.blanks[n].kind != "expression"]
         # An expression written exactly as the reference (spacing and comments aside) evaluates to the
         # reference's value in any state: it is right without a shadow comparison, and with every
         # expression so written no shadow run is made at all (the learner's run still is).
-        exprs = []
-        for n in valid:
-            if lesson.blanks[n].kind != "expression":
-                continue
-            if normalize(valid[n]) == normalize(lesson.blanks[n].answer):
-                results[n] = _result(lesson.blanks[n], None)
-            else:
-                exprs.append(n)
-        tolerances = {c.expr: (c.rtol, c.atol) for st in lesson.steps for c in st.compare}
-        loss_exprs = {v for st in lesson.steps for k, v in st.charts.items() if k == "loss" and isinstance(v, str)}
+        for n in ctx.valid:
+            if lesson.blanks[n].kind == "expression":
+                if ctx.rewritten(n):
+                    ctx.exprs.append(n)
+                else:
+                    ctx.set(n, None)
+        ctx.tolerances = {c.expr: (c.rtol, c.atol) for st in lesson.steps for c in st.compare}
+        ctx.loss_exprs = {v for st in lesson.steps for k, v in st.charts.items() if k == "loss" and isinstance(v, str)}
 
-        def diag_status(res: RunResult, owner: str | None) -> Diagnosis:
-            if res.status in ("timeout", "memory"):
-                return from_error(owner, res.error or _no_error(), res.status)
-            if res.status in ("crashed", "oversize", "bad_result"):
-                what = {"crashed": "crashed the run", "oversize": "produced a result too large to read",
-                        "bad_result": "left a result that cannot be read"}[res.status]
-                return Diagnosis("runtime_error", f"`{owner}` {what}." if owner else f"the program {what}.")
-            return from_error(owner, res.error or _no_error())
-
-        # Shadow evaluation of expression blanks, beside the learner's full run.
-        shadowed = set(exprs)
-        learner_set = set(valid)
-        pending_learner = True
-        learner_res: RunResult | None = None
-        unreached: list[str] = []
-        for _attempt in range(len(exprs) + 1):
-            if cancelled():
-                raise Cancelled()
+    # ---- stage 2: the shadow run and the learner's run ---------------------------------------------
+    def _shadow_and_learner_runs(self, ctx: GradeContext) -> None:
+        """The shadow run (when an expression is rewritten) waits on the learner's run, which compares
+        its rewritten expressions with the reference's in place, at the calls the shadow run would:
+        when all agree and the run ends well, the worker skips the shadow run; it starts as soon as one
+        disagrees, the run fails, or the run takes longer than the reference's did. An answer that hangs
+        or blows the memory in the shadow run is judged so, and the shadow run made again without it."""
+        lesson, shadowed = ctx.lesson, set(ctx.exprs)
+        for _attempt in range(len(ctx.exprs) + 1):
+            ctx.stop_if_cancelled()
             jobs = []
             if shadowed:
-                sp = programs.build(lesson, answers=valid, shadow=shadowed)
+                sp = programs.build(lesson, answers=ctx.valid, shadow=shadowed)
                 jobs.append((self._job(lesson, "shadow", sp, sample=True), sp))
-            if pending_learner:
-                # The learner's run compares its rewritten expressions with the reference's in place, at
-                # the calls the shadow run would: when all of them agree and the run ends well, the
-                # shadow run is not needed and the worker skips it; it starts as soon as one disagrees,
-                # the run fails, or the run takes longer than the reference's did.
-                lp = programs.build(lesson, answers=valid, learner=learner_set, check=shadowed)
+            if ctx.learner_program is None:
+                lp = programs.build(lesson, answers=ctx.valid, learner=set(ctx.valid), check=shadowed)
                 lj = self._job(lesson, "learner", lp, sample=bool(shadowed))
-                if on_output is not None:
+                if ctx.on_output is not None:
                     lj["stream"] = True  # the learner watches their own run's prints as it trains
                 if shadowed:
-                    jobs[0][0]["after"] = {"job": 1, "seconds": max(0.05, 1.5 * (ref.wall or 0.0))}
+                    jobs[0][0]["after"] = {"job": 1, "seconds": max(0.05, 1.5 * (ctx.ref.wall or 0.0))}
                 jobs.append((lj, lp))
-            if not jobs:
-                break
-            ran = self._run(jobs, on_output)
-            if pending_learner:
-                learner_res = ran[-1]
-                pending_learner = False
-            if not shadowed:
-                break
-            sres = ran[0]
-            if sres.status == "skipped" and learner_res is not None and learner_res.status == "ok":
-                sres = learner_res  # its own checks all agreed: they are the verdicts
-            if sres.status in ("timeout", "memory", "crashed", "oversize") and sres.marker is not None:
-                owner = by_index.get(sres.marker)
-                if owner in shadowed:
-                    results[owner] = _result(lesson.blanks[owner], diag_status(sres, owner))
-                    shadowed.discard(owner)
-                    continue  # again without the answer that hung or blew up
-            for name in list(shadowed):
-                i = names.index(name)
-                trace = sres.blanks.get(i)
-                if trace is None or (trace.calls == 0 and trace.error is None):
-                    unreached.append(name)
-                    continue
-                results[name] = _result(lesson.blanks[name], from_trace(name, trace, sizes))
-            if sres.status not in ("ok", "error"):
-                for name in shadowed:
-                    if name not in results and name not in unreached:
-                        results[name] = _result(lesson.blanks[name], diag_status(sres, name))
-            break
-        report.learner_run = learner_res
-        if cancelled():
-            raise Cancelled()
-
-        # The learner's full run: does it reproduce the reference's traces?
-        run_diag: Diagnosis | None = None
-        culprit: str | None = None
-        if learner_res is not None and valid:
-            if learner_res.status == "ok":
-                run_diag = compare_runs("program", ref.captures, learner_res.captures, tolerances,
-                                        loss_exprs=loss_exprs, sizes=sizes)
+                ctx.learner_program = lp
+                ran = self._run(jobs, ctx.on_output)
+                ctx.learner_run = ran[-1]
+            elif jobs:
+                ran = self._run(jobs, ctx.on_output)
             else:
-                idx = learner_res.marker if learner_res.status in ("timeout", "memory", "crashed") else None
-                if idx is None and learner_res.error is not None:
-                    idx = learner_res.error.blank if learner_res.error.blank is not None else learner_res.failed_blank
-                culprit = by_index.get(idx) if idx is not None else None
-                if culprit is None and learner_res.error is not None and learner_res.error.line:
-                    culprit = lp.origin(learner_res.error.line)[0]
-                # An answer identical to the reference cannot be the cause: the error comes from another blank.
-                if culprit in valid and culprit not in results and normalize(valid[culprit]) != normalize(lesson.blanks[culprit].answer):
-                    results[culprit] = _result(lesson.blanks[culprit], diag_status(learner_res, culprit))
-                run_diag = diag_status(learner_res, culprit)
-        todo = [n for n in stmts + unreached if n not in results]
-        if run_diag is None:
-            for name in todo:
-                results[name] = _result(lesson.blanks[name], None)
-        else:
-            iso = [n for n in todo if normalize(valid[n]) != normalize(lesson.blanks[n].answer)]
-            for name in todo:
-                if name not in iso:
-                    results[name] = _result(lesson.blanks[name], None)
-            if iso:
-                if cancelled():
-                    raise Cancelled()
-                for name, d in self._isolate(lesson, valid, iso, ref, tolerances, loss_exprs, sizes, diag_status).items():
-                    results[name] = _result(lesson.blanks[name], d)
-            if all(r.verdict == "correct" for r in results.values()) and exprs:
-                # Sampling may have skipped the calls where an expression goes wrong: compare them all.
-                sp = programs.build(lesson, answers=valid, shadow=set(exprs))
-                (full,) = self._run([(self._job(lesson, "shadow-full", sp), sp)])
-                for name in exprs:
-                    trace = full.blanks.get(names.index(name))
-                    d = from_trace(name, trace, sizes) if trace is not None else None
-                    if d is not None:
-                        results[name] = _result(lesson.blanks[name], d)
-            if all(r.verdict == "correct" for r in results.values()):
-                self._isolate_expressions(lesson, valid, exprs, results, ref, tolerances, loss_exprs, sizes, diag_status)
-            if all(r.verdict == "correct" for r in results.values()) and learner_res is not None:
-                report.notes.append(f"Your whole program does not reproduce the reference run: {run_diag.message}")
-        report.blanks = {n: results[n] for n in names if n in results}
-        for n in names:
-            if n not in report.blanks:
-                report.blanks[n] = _result(lesson.blanks[n], Diagnosis("wrong_value", f"`{n}` could not be checked."))
-        return report
+                break
+            if not shadowed or not self._judge_shadow(ctx, ran[0], shadowed):
+                break
 
-    def _isolate_expressions(
-        self, lesson: Lesson, valid: dict[str, str], exprs: list[str], results: dict[str, BlankResult],
-        ref: RunResult, tolerances: Any, loss_exprs: Any, sizes: list[int], diag_status: Callable[[RunResult, str | None], Diagnosis],
-    ) -> None:
+    def _judge_shadow(self, ctx: GradeContext, sres: RunResult, shadowed: set[str]) -> bool:
+        """Verdicts from the shadow run; True when it must be made again without an answer that hung."""
+        learner = ctx.learner_run
+        if sres.status == "skipped" and learner is not None and learner.status == "ok":
+            sres = learner  # its own checks all agreed: they are the verdicts
+        if sres.status in ("timeout", "memory", "crashed", "oversize") and sres.marker is not None:
+            owner = ctx.names[sres.marker] if 0 <= sres.marker < len(ctx.names) else None
+            if owner in shadowed:
+                ctx.set(owner, diag_status(sres, owner))
+                shadowed.discard(owner)
+                return True
+        for name in list(shadowed):
+            trace = sres.blanks.get(ctx.names.index(name))
+            if trace is None or (trace.calls == 0 and trace.error is None):
+                ctx.unreached.append(name)
+                continue
+            ctx.set(name, from_trace(name, trace, ctx.sizes))
+        if sres.status not in ("ok", "error"):
+            for name in shadowed:
+                if name not in ctx.results and name not in ctx.unreached:
+                    ctx.set(name, diag_status(sres, name))
+        return False
+
+    # ---- stage 3: judging the learner's run ----------------------------------------------------
+    def _judge_learner_run(self, ctx: GradeContext) -> None:
+        """Does the learner's whole run reproduce the reference's traces? If it failed, in which blank?"""
+        res = ctx.learner_run
+        if res is None or not ctx.valid:
+            return
+        if res.status == "ok":
+            ctx.run_diag = compare_runs("program", ctx.ref.captures, res.captures, ctx.tolerances,
+                                        loss_exprs=ctx.loss_exprs, sizes=ctx.sizes)
+            return
+        idx = res.marker if res.status in ("timeout", "memory", "crashed") else None
+        if idx is None and res.error is not None:
+            idx = res.error.blank if res.error.blank is not None else res.failed_blank
+        culprit = ctx.names[idx] if idx is not None and 0 <= idx < len(ctx.names) else None
+        if culprit is None and res.error is not None and res.error.line:
+            culprit = ctx.learner_program.origin(res.error.line)[0]
+        # Where the run failed is not always its cause (`z.backward()` fails for a `w` autograd does
+        # not track): a rewritten blank there is run alone in the reference program (stage 4), with
+        # the others, and blamed for the failure only if nothing else explains it.
+        if culprit in ctx.valid and culprit not in ctx.results and ctx.rewritten(culprit):
+            ctx.suspect = culprit
+        ctx.run_diag = diag_status(res, culprit)
+
+    # ---- stage 4: isolation runs, and the last checks -----------------------------------------------
+    def _isolation_runs(self, ctx: GradeContext) -> None:
+        todo = [n for n in ctx.stmts + ctx.unreached if n not in ctx.results]
+        if ctx.suspect is not None and ctx.suspect not in todo:
+            todo.append(ctx.suspect)
+        # An expression no run reached (in a branch or function the program never runs) was never
+        # compared: unless it is the reference's own text, it is "not judged yet", never ✓.
+        unjudged = {n for n in ctx.unreached if ctx.rewritten(n)}
+        if ctx.run_diag is None:
+            for name in todo:
+                ctx.results[name] = _unjudged(ctx.lesson.blanks[name]) if name in unjudged else _result(ctx.lesson.blanks[name], None)
+            return
+        iso = [n for n in todo if ctx.rewritten(n)]
+        for name in todo:
+            if name not in iso:
+                ctx.set(name, None)
+        if iso:
+            ctx.stop_if_cancelled()
+            for name, d in self._isolate(ctx, iso).items():
+                ctx.results[name] = _unjudged(ctx.lesson.blanks[name]) if d is None and name in unjudged else _result(ctx.lesson.blanks[name], d)
+        if ctx.suspect is not None and _all_right(ctx.results):
+            # Alone, every answer runs: the failure comes from how they meet, and it showed in `suspect`.
+            ctx.set(ctx.suspect, diag_status(ctx.learner_run, ctx.suspect))
+        # Blanks with no answer yet run as the reference in every run, so they neither hide nor excuse a
+        # mistake: the checks below look at the answered blanks.
+        if _all_right(ctx.results) and ctx.exprs:
+            self._full_shadow(ctx)
+        if _all_right(ctx.results):
+            self._isolate_expressions(ctx)
+
+    def _full_shadow(self, ctx: GradeContext) -> None:
+        """Sampling may have skipped the calls where an expression goes wrong: compare them all."""
+        sp = programs.build(ctx.lesson, answers=ctx.valid, shadow=set(ctx.exprs))
+        (full,) = self._run([(self._job(ctx.lesson, "shadow-full", sp), sp)])
+        for name in ctx.exprs:
+            trace = full.blanks.get(ctx.names.index(name))
+            d = from_trace(name, trace, ctx.sizes) if trace is not None else None
+            if d is not None:
+                ctx.set(name, d)
+
+    def _isolate_expressions(self, ctx: GradeContext) -> None:
         """An expression can equal the reference's value and still behave differently (`2 * nn.Sequential(...)`
         repeats the layers but holds the same parameters): when the run differs and no blank explains it,
         run each rewritten expression blank alone in the reference program."""
-        suspects = [n for n in exprs if normalize(valid[n]) != normalize(lesson.blanks[n].answer)]
-        for name, d in self._isolate(lesson, valid, suspects, ref, tolerances, loss_exprs, sizes, diag_status).items():
+        suspects = [n for n in ctx.exprs if ctx.rewritten(n)]
+        for name, d in self._isolate(ctx, suspects).items():
             if d is not None:
-                results[name] = _result(lesson.blanks[name], d)
+                ctx.set(name, d)
 
-    def _isolate(
-        self, lesson: Lesson, valid: dict[str, str], names: list[str], ref: RunResult, tolerances: Any,
-        loss_exprs: Any, sizes: list[int], diag_status: Callable[[RunResult, str | None], Diagnosis],
-    ) -> dict[str, Diagnosis | None]:
+    def _isolate(self, ctx: GradeContext, names: list[str]) -> dict[str, Diagnosis | None]:
         """Isolation runs: the reference program with only one learner blank each, in parallel."""
         if not names:
             return {}
+        lesson, valid = ctx.lesson, ctx.valid
         jobs = []
         for name in names:
             p = programs.build(lesson, answers=valid, learner={name})
             jobs.append((self._job(lesson, f"isolate:{name}", p), p))
+        # A statement that does nothing (`z.backward` without its call, `pass`) shows where a later
+        # fixed line fails or where training stands still: beside each whole-line statement, the
+        # same program with the statement left out tells "did nothing" from "did something wrong".
+        # Not for a function's body (`forward`): what it does is what it returns.
+        probes = [n for n in names if _whole_line(lesson, lesson.blanks[n]) and "return" not in lesson.blanks[n].answer]
+        for name in probes:
+            p = programs.build(lesson, answers={**valid, name: "pass"}, learner={name})
+            jobs.append((self._job(lesson, f"without:{name}", p), p))
+        ran = self._run(jobs)
+        without = dict(zip(probes, ran[len(names):]))
         out: dict[str, Diagnosis | None] = {}
-        for name, res in zip(names, self._run(jobs)):
+        for name, res in zip(names, ran):
             if res.status == "ok":
-                out[name] = compare_runs(name, ref.captures, res.captures, tolerances, loss_exprs=loss_exprs, sizes=sizes)
+                out[name] = compare_runs(name, ctx.ref.captures, res.captures, ctx.tolerances,
+                                         loss_exprs=ctx.loss_exprs, sizes=ctx.sizes)
             else:
                 out[name] = diag_status(res, name)
+            if out[name] is not None and name in without and _same_outcome(res, without[name], ctx.tolerances):
+                out[name] = _no_effect(name, res, jobs[names.index(name)][1])
         return out
+
+    # ---- the report ---------------------------------------------------------------------------
+    def _report(self, ctx: GradeContext) -> GradeReport:
+        report = GradeReport(ctx.lesson.id, {}, layers=self._layers or [], reference_run=ctx.ref)
+        report.learner_run = ctx.learner_run
+        report.learner_program, report.learner_answered = ctx.learner_program, bool(ctx.valid)
+        if ctx.run_diag is not None and _all_right(ctx.results) and ctx.learner_run is not None:
+            report.notes.append(f"Your whole program does not reproduce the reference run: {ctx.run_diag.message}")
+        report.blanks = {n: ctx.results[n] for n in ctx.names if n in ctx.results}
+        for n in ctx.names:
+            if n not in report.blanks:
+                report.blanks[n] = _result(ctx.lesson.blanks[n], Diagnosis("wrong_value", f"`{n}` could not be checked."))
+        return report
+
+
+def _whole_line(lesson: Lesson, blank: Blank) -> bool:
+    """A block, or a statement blank that is its line's whole statement (not `optimizer.{{step: step()}}`)."""
+    if blank.kind == "block":
+        return True
+    if blank.kind != "statement":
+        return False
+    lines = lesson.steps[blank.step].code.split("\n")
+    line = lines[blank.code_line] if 0 <= blank.code_line < len(lines) else ""
+    return not line[: blank.code_col].strip()
+
+
+def _same_outcome(a: RunResult, b: RunResult, tolerances: Any) -> bool:
+    """Two runs that ended alike: the same failure at the same line, or the same captured values."""
+    if a.status != b.status:
+        return False
+    if a.status != "ok":
+        return a.status != "error" or (a.error is not None and b.error is not None
+                                       and (a.error.type, a.error.line) == (b.error.type, b.error.line))
+    return compare_runs("", a.captures, b.captures, tolerances, loss_exprs=set(), sizes=[]) is None
+
+
+def _no_effect(name: str, res: RunResult, prog: programs.Program) -> Diagnosis:
+    """`name` did what an empty line would: nothing, and the program shows it later."""
+    if res.status == "ok":
+        return Diagnosis("no_effect", f"`{name}` has no effect: the program runs as if the line were not there.")
+    line = prog.origin(res.error.line)[1] if res.error is not None and res.error.line else None
+    where = f" at line {line}" if line else ""
+    what = f" ({res.error.type})" if res.error is not None else ""
+    return Diagnosis("no_effect", f"`{name}` has no effect: the program runs as if the line were not there, and fails later{where}{what}.")
 
 
 def _no_error():
@@ -497,10 +455,3 @@ def _no_error():
     return RunError(type="Error", message="")
 
 
-def _chart_exprs(value: Any) -> list[str]:
-    """Expressions a chart spec refers to ("loss_list", {"x": "X", "line": "y_pred"}...)."""
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [v for k, v in value.items() if isinstance(v, str) and k not in ("title", "kind", "scale")]
-    return []

@@ -79,9 +79,10 @@ def _is_super_init(node: ast.Attribute, calls: set[int]) -> bool:
 
 
 def _is_dotted_name(node: ast.AST) -> bool:
+    """`nn.Module`, `torch.nn.Module`, `Base`: a class by its name, not an object (`self.linear`)."""
     while isinstance(node, ast.Attribute):
         node = node.value
-    return isinstance(node, ast.Name)
+    return isinstance(node, ast.Name) and node.id != "self"
 
 
 def _init_calls(tree: ast.AST) -> set[int]:

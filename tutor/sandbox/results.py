@@ -138,6 +138,17 @@ def parse_value(d: Any, arrays: list[np.ndarray], depth: int = 0) -> Value:
     return Value("invalid")
 
 
+MAX_FRAMES = 5  # frames of a traceback kept (the child sends at most this many: runtime.MAX_FRAMES)
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One frame of the program in an error's traceback: a line of the generated program, its function."""
+
+    line: int
+    function: str
+
+
 @dataclass
 class RunError:
     type: str
@@ -147,12 +158,29 @@ class RunError:
     call: int | None = None
     name: str | None = None
     suggest: list[str] = field(default_factory=list)
+    frames: list[Frame] = field(default_factory=list)  # the program's last frames, innermost last
+    depth: int = 0  # how many frames of the program the traceback had (at least len(frames))
+
+
+def parse_frames(v: Any) -> list[Frame]:
+    """The last MAX_FRAMES well-formed frames of a child's list; anything else is left out."""
+    if not isinstance(v, list):
+        return []
+    out = []
+    for f in v[-MAX_FRAMES:]:
+        if isinstance(f, dict):
+            line = _int(f.get("line"))
+            if line is not None and 1 <= line <= 10_000_000:
+                out.append(Frame(line, _s(f.get("function"), 80)))
+    return out
 
 
 def parse_error(d: Any) -> RunError | None:
     if not isinstance(d, dict):
         return None
     suggest = d.get("suggest")
+    frames = parse_frames(d.get("frames"))
+    depth = _int(d.get("depth"))
     return RunError(
         type=_s(d.get("type"), 80) or "Error",
         message=_s(d.get("message")),
@@ -161,6 +189,8 @@ def parse_error(d: Any) -> RunError | None:
         call=_int(d.get("call")),
         name=_s(d.get("name"), 80) or None,
         suggest=[_s(x, 80) for x in suggest[:3] if isinstance(x, str)] if isinstance(suggest, list) else [],
+        frames=frames,
+        depth=max(len(frames), min(depth, 1_000_000)) if depth is not None else len(frames),
     )
 
 

@@ -34,6 +34,7 @@ pickled. This module never raises for anything the program does.
 from __future__ import annotations
 
 import builtins
+import collections
 import difflib
 import math
 import sys
@@ -45,6 +46,7 @@ import numpy as np
 
 MAX_ELEMENTS = 2_000_000  # larger values are described without their data
 MAX_TEXT = 300
+MAX_FRAMES = 5  # the program's last frames an error reports
 
 _SAFE_BUILTIN_NAMES = (
     "abs all any bin bool bytes callable chr complex dict divmod enumerate filter float format frozenset "
@@ -102,7 +104,7 @@ class ModuleView(types.ModuleType):
         value = getattr(real, name)
         if isinstance(value, types.ModuleType):
             if str(getattr(value, "__name__", "")).partition(".")[0] not in _IMPORTABLE:
-                raise AttributeError(f"`.{name}` is a module lessons do not use", name=name, obj=real)
+                raise AttributeError(f"`.{name}` is a module that is not available in lessons", name=name, obj=real)
             value = module_view(value)
         types.ModuleType.__setattr__(self, name, value)
         return value
@@ -288,6 +290,7 @@ class Encoder:
                 "array": self._add(arr) if t.numel() <= MAX_ELEMENTS else None,
                 "device": str(t.device),
                 "requires_grad": bool(v.requires_grad),
+                "is_leaf": bool(v.is_leaf),
             }
         if isinstance(v, (list, tuple)) and depth < 3:
             return self._sequence(v, depth)
@@ -328,8 +331,8 @@ class Encoder:
         config: dict[str, Any] = {}
         for key in (
             "in_features", "out_features", "reduction", "negative_slope", "dim", "p", "eps",
-            "num_features", "kernel_size", "stride", "padding", "inplace",
-        ):
+            "num_features", "kernel_size", "stride", "padding", "training",
+        ):  # not `inplace`: it changes no value a module computes
             if hasattr(obj, key):
                 val = getattr(obj, key)
                 if isinstance(val, (bool, int, float, str)) or val is None:
@@ -662,6 +665,8 @@ class Runtime:
             return False
         if fam_r in ("tensor", "ndarray") and dt_r != dt_l:
             return False
+        if fam_r == "tensor" and not _same_autograd(ref, got):
+            return False
         low = "float32" in (dt_r, dt_l) or "float16" in (dt_r, dt_l) or "bfloat16" in (dt_r + dt_l)
         rtol = st.rtol if st.rtol is not None else (1e-4 if low else 1e-6)
         atol = st.atol
@@ -696,12 +701,21 @@ class Runtime:
             return bool(np.all((np.isnan(l_off) & np.isnan(r_off)) | (l_off == r_off)))
 
     def _same_object(self, ref: Any, got: Any) -> bool:
+        torch = self.torch
+        if torch is not None and isinstance(ref, torch.nn.Module) and _stateless(ref, torch) and _callable_like(got, torch):
+            # `F.mse_loss` for `nn.MSELoss()`, `torch.sigmoid` for `nn.Sigmoid()`: what they compute
+            # shows only when called, so the learner's run judges it (its captures, then isolation).
+            return True
+        if torch is not None and isinstance(ref, torch.nn.Module) and isinstance(got, torch.nn.Module):
+            # Modules are compared by what they compute: nested Sequentials flattened, layers in order.
+            lr, lg = _layers(ref, torch), _layers(got, torch)
+            if len(lr) != len(lg) or any(type(a) is not type(b) for a, b in zip(lr, lg)):
+                return False
+            if not self._same_module(ref, got):
+                return False
+            return all(_strip_arrays(self.enc._module(a, 0)) == _strip_arrays(self.enc._module(b, 0)) for a, b in zip(lr, lg))
         if type(ref) is not type(got):
             return False
-        torch = self.torch
-        if torch is not None and isinstance(ref, torch.nn.Module):
-            a, b = self.enc._module(ref, 0), self.enc._module(got, 0)
-            return self._same_module(ref, got) and _strip_arrays(a) == _strip_arrays(b)
         if torch is not None and isinstance(ref, torch.optim.Optimizer):
             a, b = self.enc._optimizer(ref), self.enc._optimizer(got)
             ids_r = [id(p) for g in ref.param_groups for p in g["params"]]
@@ -731,32 +745,43 @@ class Runtime:
 
     def _describe_error(self, exc: BaseException, blank: int | None, call: int | None) -> dict:
         line = None
+        # The program's last frames (innermost last), for the traceback the learner sees: a hook's
+        # `lambda` on the line of the frame before it adds nothing and is left out.
+        frames: collections.deque[dict[str, Any]] = collections.deque(maxlen=MAX_FRAMES)
+        depth = 0
         tb = exc.__traceback__
         while tb is not None:
-            if tb.tb_frame.f_code.co_filename == self.filename:
+            code = tb.tb_frame.f_code
+            if code.co_filename == self.filename:
                 line = tb.tb_lineno
+                function = _short(getattr(code, "co_qualname", code.co_name), 80)  # a learner's name: any length
+                if not (function.endswith("<lambda>") and frames and frames[-1]["line"] == line):
+                    frames.append({"line": line, "function": function})
+                    depth += 1
             tb = tb.tb_next
         if isinstance(exc, SyntaxError) and exc.filename == self.filename:
             line = exc.lineno
         err: dict[str, Any] = {
-            "type": type(exc).__name__,
+            "type": _short(type(exc).__name__, 80),  # a class of the learner's may have any name
             "message": _short(str(exc), 600),
             "line": line,
             "blank": blank,
             "call": call,
             "name": None,
             "suggest": [],
+            "frames": list(frames),
+            "depth": depth,
         }
         try:
             if isinstance(exc, NameError) and isinstance(getattr(exc, "name", None), str):
-                err["name"] = exc.name
-                err["suggest"] = self._suggest_name(exc.name)
+                err["name"] = _short(exc.name, 80)
+                err["suggest"] = [_short(n, 80) for n in self._suggest_name(exc.name)]
             elif isinstance(exc, AttributeError) and isinstance(getattr(exc, "name", None), str):
-                err["name"] = exc.name
+                err["name"] = _short(exc.name, 80)
                 obj = getattr(exc, "obj", None)
                 if obj is not None:
                     names = [n for n in dir(obj) if not n.startswith("_")]
-                    err["suggest"] = difflib.get_close_matches(exc.name, names, n=3)
+                    err["suggest"] = [_short(n, 80) for n in difflib.get_close_matches(exc.name, names, n=3)]
         except Exception:  # noqa: BLE001
             pass
         return err
@@ -778,6 +803,7 @@ class Runtime:
         for i, st in self.states.items():
             blanks[str(i)] = {
                 "calls": st.calls,
+                "seen": st.seen,
                 "matched": st.matched,
                 "first_mismatch": st.first_mismatch,
                 "pairs": st.pairs,
@@ -791,6 +817,30 @@ class Runtime:
             "failed_blank": self.failed_blank,
             "wall": wall,
         }
+
+
+def _stateless(m: Any, torch: Any) -> bool:
+    """A module with no parameters or buffers of its own or below (a loss, an activation)."""
+    return next(iter(m.parameters()), None) is None and next(iter(m.buffers()), None) is None
+
+
+def _callable_like(v: Any, torch: Any) -> bool:
+    """A function (`F.mse_loss`, `torch.sigmoid`, a lambda): not a module, which is compared as one
+    (`nn.L1Loss()` for `nn.MSELoss()` is the wrong loss, said at once)."""
+    return isinstance(v, (types.FunctionType, types.BuiltinFunctionType)) or type(v).__name__ == "partial"
+
+
+def _layers(m: Any, torch: Any) -> list[Any]:
+    """A module as the list of layers it applies in order: Sequentials inside Sequentials flattened."""
+    if isinstance(m, torch.nn.Sequential):
+        return [leaf for child in m.children() for leaf in _layers(child, torch)]
+    return [m]
+
+
+def _same_autograd(ref: Any, got: Any) -> bool:
+    """What later lines rely on beyond the numbers: autograd tracks it, it is a leaf (so `.grad` is
+    kept after backward), it lives on the same device."""
+    return ref.requires_grad == got.requires_grad and ref.is_leaf == got.is_leaf and ref.device == got.device
 
 
 def _strip_arrays(desc: Any) -> Any:
@@ -845,4 +895,4 @@ def execute(job: dict, modules: dict[str, Any], data: dict[str, Any], marker: An
     try:
         return rt.header(status, error, wall), rt.enc.arrays
     except Exception as exc:  # noqa: BLE001 - a value that cannot be described
-        return {"status": "error", "error": {"type": type(exc).__name__, "message": _short(str(exc))}}, []
+        return {"status": "error", "error": {"type": _short(type(exc).__name__, 80), "message": _short(str(exc))}}, []

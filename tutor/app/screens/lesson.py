@@ -355,7 +355,8 @@ class LessonScreen(Screen[None]):
         learner = report.learner_run.captures if report.learner_run is not None else None
         reference = report.reference_run.captures if report.reference_run is not None else None
         panel = self.query_one(ChartsPanel)
-        panel.set_runs(learner, reference, report.stdout)
+        run = getattr(report, "run", None)  # how the learner's run ended (tutor/grading/crash.py)
+        panel.set_runs(learner, reference, report.stdout, error=getattr(run, "error", None), reason=getattr(run, "reason", None))
         panel.select("fit" if report.passed else "loss")
         self._summarise()
         if report.passed:

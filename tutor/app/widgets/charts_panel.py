@@ -3,7 +3,10 @@
 Decision (where charts go): beside the code when the terminal is wide (110 columns or more), and in
 place of the code at 80x24, switched with ctrl+o. The panel takes the focus when shown so its keys
 work at once: left/right step through the epochs of the epoch-by-epoch fit, up/down change chart.
-The learner's output is shown as plain text (never markup).
+The learner's output is shown as plain text (never markup); when the run did not end well, its error
+(a traceback with lines of the lesson file, tutor/grading/crash.py) follows it, in view. A chart that has
+nothing of the learner's to draw says why: the run failed (the error's first line), timed out, ran out
+of memory, or ended without the value the chart draws.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ class ChartsPanel(Vertical, can_focus=True):
         self.epochs: dict[str, int] = {}
         self.learner: Mapping[str, Any] | None = None
         self.reference: Mapping[str, Any] | None = None
+        self.reason: str | None = None  # why the learner's run left nothing to draw, when it failed
 
     def compose(self) -> ComposeResult:
         yield Static("", id="charts-summary")
@@ -55,32 +59,48 @@ class ChartsPanel(Vertical, can_focus=True):
         yield Static("Output of your program", id="output-title")
         with VerticalScroll(id="output-scroll", can_focus=False):
             yield Static("", id="output", markup=False)
+            yield Static("", id="output-error", markup=False)
 
     def on_mount(self) -> None:
         self.set_summary(Content("Check your answers (ctrl+r) to see your run beside the reference."))
         self.query_one("#output", Static).update("Nothing yet: your program's prints appear here after a check.")
+        self._show_error(None)
         self._redraw()
 
     # ---- what the screen tells the panel ----------------------------------------------------
     def set_summary(self, content: Content) -> None:
         self.query_one("#charts-summary", Static).update(content)
 
-    def set_runs(self, learner: Mapping[str, Any] | None, reference: Mapping[str, Any] | None, stdout: str) -> None:
-        self.learner, self.reference = learner, reference
+    def set_runs(self, learner: Mapping[str, Any] | None, reference: Mapping[str, Any] | None, stdout: str,
+                 error: str | None = None, reason: str | None = None) -> None:
+        """Both runs' captures, the learner's prints and, when the run did not end well, its error and
+        the reason its charts lack a curve (`GradeReport.run`: `.error`, `.reason`)."""
+        self.learner, self.reference, self.reason = learner, reference, reason
         out = stdout.rstrip("\n")
-        self.query_one("#output-title", Static).update("Output of your program")
+        title = "Output of your program" + (" (it stopped with an error)" if error else "")
+        self.query_one("#output-title", Static).update(title)
         self.query_one("#output", Static).update(out if out else "(your program printed nothing)")
+        self._show_error(error)
         self._redraw()
+        if error:
+            self.call_after_refresh(lambda: self.query_one("#output-scroll", VerticalScroll).scroll_end(animate=False))
+
+    def _show_error(self, error: str | None) -> None:
+        shown = self.query_one("#output-error", Static)
+        shown.update(error or "")
+        shown.display = bool(error)
 
     def show_live_output(self, text: str) -> None:
         """The output of the run in progress (plain text), newest line in view."""
         self.query_one("#output-title", Static).update("Output of your program (running…)")
         self.query_one("#output", Static).update(text)
+        self._show_error(None)
         self.query_one("#output-scroll", VerticalScroll).scroll_end(animate=False)
 
     def clear(self) -> None:
-        self.learner = self.reference = None
+        self.learner = self.reference = self.reason = None
         self.query_one("#output", Static).update("Nothing yet: your program's prints appear here after a check.")
+        self._show_error(None)
         self.set_summary(Content("Check your answers (ctrl+r) to see your run beside the reference."))
         self._redraw()
 
@@ -130,7 +150,7 @@ class ChartsPanel(Vertical, can_focus=True):
             return
         parts = []
         if fig.notes:
-            parts.append(Content.styled(" ".join(fig.notes), "$text-warning"))
+            parts.append(Content.styled(" ".join(self._explained(fig.notes)), "$text-warning"))
             parts.append(Content("\n"))
         where = f"chart {self.index + 1} of {len(self.specs)} (up/down)"
         if fig.kind == "epochs" and fig.epochs:
@@ -138,3 +158,37 @@ class ChartsPanel(Vertical, can_focus=True):
             where = f"epoch {steps} (left/right) · " + where
         parts.append(Content.styled(where, "$text-muted"))
         nav.update(Content("").join(parts))
+
+    def _explained(self, notes: list[str]) -> list[str]:
+        """"Your run left no loss to draw." with why: the run failed (`reason`), or it ended without
+        the value the chart draws."""
+        out = []
+        for note in notes:
+            if note.startswith("Your run left no ") and note.endswith(" to draw."):
+                why = self.reason or self._not_captured()
+                if why:
+                    note = f"{note[:-1]}: {why}."
+            out.append(note)
+        return out
+
+    def _not_captured(self) -> str | None:
+        """Which value of the current chart the learner's run did not leave as numbers, and what it left."""
+        if not self.specs or self.learner is None:
+            return None
+        spec = self.specs[self.index % len(self.specs)]
+        caps = self.learner.get(str(spec.step))
+        if not isinstance(caps, Mapping):
+            return "your run did not get to the end of this step"
+        table = spec.spec if isinstance(spec.spec, Mapping) else {"values": spec.spec}
+        for key, expr in table.items():
+            if not isinstance(expr, str) or key in ("title", "kind", "scale") or (key in ("x", "y") and spec.kind != "loss"):
+                continue  # the data comes from the reference run
+            value = caps.get(expr)
+            if value is None:
+                return f"`{expr}` was not captured"
+            if getattr(value, "kind", "array") == "error":
+                text = " ".join(str(getattr(value, "text", "")).split())
+                return f"`{expr}` was not captured ({text[:117] + '…' if len(text) > 120 else text})"
+            if charts.as_array(value) is None:
+                return f"`{expr}` holds no numbers"
+        return None

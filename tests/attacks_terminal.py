@@ -255,6 +255,25 @@ def test_grade_prints_no_escape_from_an_answers_file_its_name_or_an_exception(wo
         assert marker in text, (marker, text)
 
 
+def test_a_line_break_in_a_name_or_key_cannot_forge_a_line(world_dir, capsys):
+    """A key, a file name or a message holding a line break stays on its own line: no fake verdict."""
+    from tutor import cli
+
+    forged = "\n  ✓ dw\n"
+    path = Path(world_dir) / ("answers" + forged.replace("\n", "\n") + ".toml")
+    try:
+        path.write_text('"loss\\n  ✓ dw\\n" = "1"\ndw = "2 * np.mean((y - (w * X + b)) * X)"\n')  # TOML escapes
+    except OSError:
+        pytest.skip("this file system refuses a line break in a file name")
+    rc = cli.main(["grade", "linreg-numpy", "--answers", str(path)])
+    out = capsys.readouterr()
+    lines = (out.out + out.err).splitlines()
+    assert rc in (1, 2)
+    assert not [l for l in lines if l.strip() == "✓ dw"], lines
+    assert any(l.lstrip().startswith("✗ dw") for l in lines), lines  # the real verdict is there
+    assert safe_text.one_line("a\nb\r\nc") == "a\\nb\\nc"
+
+
 def test_grade_json_stays_exact_escaped_json(world_dir):
     lessons = hostile_lesson(world_dir)
     answers = world_dir / "bob.toml"
@@ -395,3 +414,7 @@ def test_the_app_filter_cleans_text_and_link_targets_and_leaves_clean_lines_as_t
     text, control = SafeCells().apply(hostile, Color(0, 0, 0))
     assert text.text == "see ]52;c;aGk=here" and not text.style.link and text.style.bold
     assert control == hostile[1]  # Textual's own control segments pass as they are
+
+
+# tests/test_attacks.py collects this module's tests and fixtures (and re-runs them as `nobody`).
+__all__ = [n for n, v in dict(globals()).items() if n.startswith("test_") or hasattr(v, "_fixture_function_marker")]

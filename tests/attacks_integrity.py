@@ -425,3 +425,7 @@ def np_module():
     import numpy
 
     return numpy
+
+
+# tests/test_attacks.py collects this module's tests and fixtures (and re-runs them as `nobody`).
+__all__ = [n for n, v in dict(globals()).items() if n.startswith("test_") or hasattr(v, "_fixture_function_marker")]

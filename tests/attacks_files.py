@@ -338,3 +338,7 @@ def test_the_app_lists_a_hostile_folder_and_ends_with_its_problems(folder: Path)
     assert app.return_code == 2
     for path in bad:
         assert any(p.startswith(f"{path}:") for p in app.lesson_problems), path
+
+
+# tests/test_attacks.py collects this module's tests and fixtures (and re-runs them as `nobody`).
+__all__ = [n for n, v in dict(globals()).items() if n.startswith("test_") or hasattr(v, "_fixture_function_marker")]

@@ -223,7 +223,7 @@ E2E = {
 
 
 @pytest.fixture(scope="module")
-def ev():
+def wire_ev():
     from tutor.sandbox import client
 
     real = client.bootstrap
@@ -242,12 +242,12 @@ def ev():
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the sandbox's result pipe is a Linux one")
 @pytest.mark.parametrize("name", list(E2E))
-def test_a_child_that_writes_a_hostile_result(ev: Evaluator, name: str) -> None:
+def test_a_child_that_writes_a_hostile_result(wire_ev: Evaluator, name: str) -> None:
     head, size, expected, phrase = E2E[name]
     source = _WRITE_OWN_RESULT.format(head=head)
     tracemalloc.start()
     try:
-        (out,) = ev.run([{"id": name, "source": source, "names": NAMES, "timeout": 20.0, "memory_mb": 1024}])
+        (out,) = wire_ev.run([{"id": name, "source": source, "names": NAMES, "timeout": 20.0, "memory_mb": 1024}])
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -258,23 +258,29 @@ def test_a_child_that_writes_a_hostile_result(ev: Evaluator, name: str) -> None:
     assert peak <= size + wire.decode_budget(size) + 2 * MiB, (peak, size)
     assert parse_run(out.status, out.header, out.arrays).status == expected
     # And the next run works.
-    (nxt,) = ev.run([{"id": "next", "source": "print(np.ones(2).sum() + torch.ones(1).item())", "names": NAMES,
+    (nxt,) = wire_ev.run([{"id": "next", "source": "print(np.ones(2).sum() + torch.ones(1).item())", "names": NAMES,
                       "timeout": 5.0}])
     assert nxt.status == "ok" and nxt.stdout == "3.0\n", nxt
 
 
-def test_a_runtime_header_over_budget_is_refused_by_the_child_itself(ev: Evaluator) -> None:
-    """Without any escape, an exception class named with 400 kB of quotes makes the runtime's own
-    header huge: the child's encoder refuses it as the parent would, and says so in a small result."""
+def test_a_huge_exception_class_name_is_cut_and_the_error_kept(wire_ev: Evaluator) -> None:
+    """An exception class named with 400 kB of quotes: the runtime cuts the name, so the result stays
+    small and the learner still sees their own error."""
     source = "raise type('\"' * 400_000, (Exception,), {})('x')\n"
-    (out,) = ev.run([{"id": "type name", "source": source, "names": NAMES, "timeout": 10.0}])
+    (out,) = wire_ev.run([{"id": "type name", "source": source, "names": NAMES, "timeout": 10.0}])
     assert out.status == "ok" and out.header is not None, (out.status, out.error)
     err = out.header["error"]
     assert out.header["status"] == "error" and len(json.dumps(out.header)) < 5_000, out.header
-    assert err["type"] != "Exception" and "to read" in err["message"], err
+    assert err["message"] == "x" and len(err["type"]) <= 80, err
 
 
-def test_a_learners_own_huge_values_stay_small_in_the_header(ev: Evaluator) -> None:
+def test_the_child_refuses_a_header_over_budget_itself() -> None:
+    """What decode would refuse, encode refuses first, with a sentence: the child never sends it."""
+    with pytest.raises(wire.WireError):
+        wire.encode({"junk": ["x" * 1000] * 5000}, [])
+
+
+def test_a_learners_own_huge_values_stay_small_in_the_header(wire_ev: Evaluator) -> None:
     """The runtime's own route: an exception message of 400 kB of quotes, a huge list of dicts, a huge
     repr: each is cut to a few hundred characters in the header, so the result decodes at once."""
     source = (
@@ -283,7 +289,7 @@ def test_a_learners_own_huge_values_stay_small_in_the_header(ev: Evaluator) -> N
         "__tutor_capture__('0')\n"
         "raise ValueError(big)\n"
     )
-    (out,) = ev.run([{"id": "huge", "source": source, "names": NAMES, "timeout": 10.0, "captures": {"0": ["junk", "big"]}}])
+    (out,) = wire_ev.run([{"id": "huge", "source": source, "names": NAMES, "timeout": 10.0, "captures": {"0": ["junk", "big"]}}])
     assert out.status == "ok" and out.header is not None, (out.status, out.error)
     assert out.header["status"] == "error"
     assert len(json.dumps(out.header)) < 20_000
@@ -311,13 +317,17 @@ GRADED = {
 
 
 @pytest.mark.parametrize("name", list(GRADED))
-def test_the_grader_turns_a_hostile_result_into_a_verdict(ev: Evaluator, name: str) -> None:
+def test_the_grader_turns_a_hostile_result_into_a_verdict(wire_ev: Evaluator, name: str) -> None:
     from tutor.grading.grader import Grader
     from tutor.lesson import parse_lesson
 
     build, words = GRADED[name]
     lesson = parse_lesson(REPO / "tests" / "fixtures" / "lessons" / "001-mini-numpy.md")
-    report = Grader(_Hostile(ev, build())).grade(lesson, {"loss": "np.mean((y - (w * X + b)) ** 2) * 2"})
+    report = Grader(_Hostile(wire_ev, build())).grade(lesson, {"loss": "np.mean((y - (w * X + b)) ** 2) * 2"})
     b = report.blanks["loss"]
     assert b.verdict in ("error", "incorrect"), (b.verdict, b.diagnosis, b.message)
     assert words in b.message and "Traceback" not in b.message, b.message
+
+
+# tests/test_attacks.py collects this module's tests and fixtures (and re-runs them as `nobody`).
+__all__ = [n for n, v in dict(globals()).items() if n.startswith("test_") or hasattr(v, "_fixture_function_marker")]
