@@ -2,20 +2,21 @@
 
 Decision: parsing every lesson (with its checks) costs about 10 ms a lesson, and the list must be on
 screen within half a second however many lessons there are. So the list is first drawn from each
-file's header alone (id, title, framework: a few lines of TOML), in the parser's order (numeric
-prefix, then name), and the lessons are parsed in a worker right after the first paint; the list then
-gains blank counts and descriptions. A lesson opened before its parse is done opens when it is.
+file's header alone (id, title, framework: a few lines of TOML, read by the parser's own header
+reader, tutor/lesson/header.py), in the parser's order (numeric prefix, then name), and the lessons
+are parsed in a worker right after the first paint; the list then gains blank counts and
+descriptions. A lesson opened before its parse is done opens when it is.
 No Textual here.
 """
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from tutor.lesson import Lesson, load_lessons
-from tutor.lesson.files import LESSON_FILE_LIMIT, RefusedFile, lesson_paths, read_limited, toml_shape_problem
+from tutor.lesson.files import lesson_paths
+from tutor.lesson.header import quick_header
 
 
 @dataclass
@@ -31,23 +32,6 @@ class Entry:
     @property
     def blanks(self) -> int | None:
         return len(self.lesson.blanks) if self.lesson is not None else None
-
-
-def _header(text: str) -> dict:
-    """The header's values, or {} for any header that cannot be read (the full parse says why)."""
-    lines = text.lstrip("\ufeff").splitlines()
-    if not lines or lines[0].strip() != "+++":
-        return {}
-    for j in range(1, len(lines)):
-        if lines[j].strip() == "+++":
-            header = "\n".join(lines[1:j])
-            if toml_shape_problem(header) is not None:
-                return {}  # nested too deep for tomllib, or a key of too many parts
-            try:
-                return tomllib.loads(header)
-            except (tomllib.TOMLDecodeError, RecursionError, MemoryError, ValueError):
-                return {}
-    return {}
 
 
 def quick_index(folder: str | Path) -> list[Entry]:
@@ -66,10 +50,7 @@ def quick_index(folder: str | Path) -> list[Entry]:
         return []
     entries = []
     for path in files:
-        try:
-            head = _header(read_limited(path, LESSON_FILE_LIMIT).decode("utf-8", errors="replace"))
-        except RefusedFile:  # a pipe, a device, a loop, a huge file: listed by name, reported by the parse
-            head = {}
+        head = quick_header(path)  # {} for a pipe, a device, a loop, a huge file: reported by the parse
         lesson_id = head.get("id") if isinstance(head.get("id"), str) else path.stem
         title = head.get("title") if isinstance(head.get("title"), str) else path.stem
         framework = head.get("framework") if isinstance(head.get("framework"), str) else "numpy"

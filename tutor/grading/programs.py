@@ -1,7 +1,9 @@
 """Builds the programs the grader runs from a lesson's template: reference, shadow, learner, isolation.
 
 Each program is the lesson's setup, then every step's code with its blanks filled, then a capture
-call after each step. Blanks are instrumented with the runtime hooks (tutor/sandbox/runtime.py).
+call after each step. Each step's template is walked with `tutor.lesson.template.walk`, the walk the
+parser and the app's code view use too. Blanks are instrumented with the runtime hooks
+(tutor/sandbox/runtime.py).
 A line map keeps, for every generated line, the blank it came from and its line in the lesson file.
 """
 
@@ -10,7 +12,8 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass, field
 
-from tutor.lesson.model import Blank, Lesson, Step
+from tutor.lesson.model import Lesson
+from tutor.lesson.template import TemplateBlank, walk
 
 HOOK_INDENT = "    "
 
@@ -30,15 +33,6 @@ class Program:
 
 def blank_index(lesson: Lesson) -> dict[str, int]:
     return {name: i for i, name in enumerate(lesson.blanks)}
-
-
-def _template_block_lines(step: Step, blank: Blank) -> int:
-    """How many template lines a block blank spans, from its `{{name:` line to its `}}` line."""
-    lines = step.code.split("\n")
-    for j in range(blank.code_line + 1, len(lines)):
-        if lines[j].strip() == "}}":
-            return j - blank.code_line + 1
-    return len(blank.answer.split("\n")) + 2
 
 
 def _paren(text: str) -> str:
@@ -130,6 +124,24 @@ def _wrapped(ind: str, i: int, body: list[str]) -> list[str]:
     return out
 
 
+def _block(b: _Builder, blank: TemplateBlank, text: str, i: int, wrap: bool, first: int) -> None:
+    """A block blank's lines at its indentation (`first`: the file line of its `{{name:` line);
+    `wrap`: inside the hooks that tell the runtime blank `i` is running."""
+    if b.buf.strip():
+        b.flush()
+    b.buf = ""
+    body = text.rstrip("\n").split("\n") if text.strip() else ["pass"]
+    ind = blank.indent
+    if wrap:
+        # The answer's lines keep their places after the `{{name:` line (as unwrapped below,
+        # so a traceback names the line that raised); the hook's lines are at `{{name:`.
+        for k, line in enumerate(_wrapped(ind, i, body)):
+            b.line(line, blank.name, first + k - 1 if 2 <= k < 2 + len(body) else first)
+    else:
+        for k, line in enumerate(body):
+            b.line(f"{ind}{line}" if line.strip() else "", blank.name, first + 1 + k)
+
+
 def build(
     lesson: Lesson,
     *,
@@ -159,30 +171,16 @@ def build(
         def file_line(i: int, code_lines: list[int] = code_lines) -> int:
             return code_lines[min(i, len(code_lines) - 1)]
 
-        tline = 0  # template line index within the step's code
-        for seg in step.segments:
-            if seg.blank is None:
-                tline = b.text(seg.text, file_line, tline)
+        for piece in walk(step.segments, lesson.blanks):
+            blank = piece.blank
+            if blank is None:
+                b.text(piece.text, file_line, piece.line)
                 continue
-            blank = lesson.blanks[seg.blank]
             i = index[blank.name]
             use_learner = blank.name in learner and blank.name in answers
             text = answers[blank.name] if use_learner else blank.answer
             if blank.kind == "block":
-                if b.buf.strip():
-                    b.flush()
-                b.buf = ""
-                span = _template_block_lines(step, blank)
-                first = file_line(blank.code_line)
-                body = text.rstrip("\n").split("\n") if text.strip() else ["pass"]
-                ind = blank.indent
-                if use_learner and mark:
-                    for line in _wrapped(ind, i, body):
-                        b.line(line, blank.name, first)
-                else:
-                    for k, line in enumerate(body):
-                        b.line(f"{ind}{line}" if line.strip() else "", blank.name, first + 1 + k)
-                tline += span
+                _block(b, blank, text, i, use_learner and mark, file_line(blank.code_line))
                 continue
             line_no = file_line(blank.code_line)
             if blank.kind == "expression":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .checks import DIAGNOSIS_CODES
 from .model import (
     FRAMEWORK_NAMES,
     Blank,
@@ -14,15 +15,13 @@ from .model import (
     Step,
 )
 from .parser import (
-    DIAGNOSIS_CODES,
     find_lesson,
     load_lessons,
     parse_lesson,
     parse_lesson_text,
     read_lessons,
-    reference_program,
-    render_step,
 )
+from .template import reference_program, render_step
 
 __all__ = [
     "DIAGNOSIS_CODES",

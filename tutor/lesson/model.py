@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Callable, Literal
 
 BlankKind = Literal["expression", "statement", "block"]
+
+# Records one problem at a 1-based (line, column) of the lesson file: each part of the parser
+# reports through one, and the parser keeps them all.
+Report = Callable[[int, int, str], None]
 
 FRAMEWORK_NAMES: dict[str, tuple[str, ...]] = {
     "numpy": ("np",),
@@ -58,6 +62,14 @@ class Blank:
     code_line: int = 0
     code_col: int = 0
     indent: str = ""  # for blocks: the indentation the block is written at
+    # Where the answer starts in the step's code: its first character (for a block: its first line,
+    # and the width of the indentation its lines lose).
+    answer_line: int = 0
+    answer_col: int = 0
+    # Just past the closing `}}` in the step's code (for a block: on its `}}` line), stored when the
+    # file is parsed so that whoever walks the template never looks for the `}}` again.
+    end_line: int = 0
+    end_col: int = 0
     hints: list[str] = field(default_factory=list)
     diagnosis_hints: dict[str, str] = field(default_factory=dict)
     rtol: float | None = None

@@ -26,6 +26,7 @@ from textual.widgets import Input, Static, TextArea
 
 from tutor.grading.verdicts import MARKS
 from tutor.lesson.model import Blank, Lesson, Step
+from tutor.lesson.template import walk
 
 _PLACEHOLDER = "_tutor_blank_{}_"
 _PLACEHOLDER_RE = re.compile(r"_tutor_blank_(\d+)_")
@@ -41,24 +42,25 @@ class Part:
 
 
 def code_lines(step: Step, lesson: Lesson) -> list[list[Part]]:
-    """The step's template as lines of parts; block blanks stand alone on their line."""
+    """The step's template as lines of parts (walked as the parser and the grader walk it); block
+    blanks stand alone on their line."""
     lines: list[list[Part]] = [[]]
-    for seg in step.segments:
-        if seg.blank is None:
-            for k, piece in enumerate(seg.text.split("\n")):
+    for piece in walk(step.segments, lesson.blanks):
+        blank = piece.blank
+        if blank is None:
+            for k, text in enumerate(piece.text.split("\n")):
                 if k:
                     lines.append([])
-                if piece:
-                    lines[-1].append(Part("text", piece))
+                if text:
+                    lines[-1].append(Part("text", text))
             continue
-        blank = lesson.blanks[seg.blank]
         if blank.kind == "block":
             if lines[-1]:
                 lines.append([])
-            lines[-1].append(Part("block", blank.indent, seg.blank))
+            lines[-1].append(Part("block", blank.indent, blank.name))
             lines.append([])
         else:
-            lines[-1].append(Part("blank", "", seg.blank))
+            lines[-1].append(Part("blank", "", blank.name))
     while lines and not lines[-1]:
         lines.pop()
     return lines
