@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import ast
 import textwrap
-from pathlib import Path
 
 import pytest
 
-from tutor.grading import grader as grader_module
 from tutor.grading.grader import Grader
 from tutor.lesson import parse_lesson
 from tutor.sandbox import Evaluator, policy
@@ -277,7 +275,7 @@ def torch_lesson(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture
 def no_policy(monkeypatch: pytest.MonkeyPatch):
     """The grader with the AST policy switched off: what the runtime alone holds."""
-    monkeypatch.setattr(grader_module.policy, "check", lambda tree: [])
+    monkeypatch.setattr(policy, "check", lambda tree: [])
 
 
 def _answers(lesson, helper: str, loss: str) -> dict[str, str]:
