@@ -1,5 +1,5 @@
 """The learner-answer corpus: answers a learner would type into each built-in lesson, and the verdict
-each one deserves (issue 11, "Verdicts a learner can trust").
+each one deserves.
 
 Data only: `tests/test_answer_corpus.py` grades every case and `benchmarks/corpus_report.py` prints the
 per-lesson counts for a closing note.

@@ -1,4 +1,4 @@
-"""Attacks through threads (issue 10, class 5; to be merged into tests/test_attacks.py).
+"""Attacks through threads: every thread of a run is inside the layers.
 
 Landlock, the capability drop and seccomp bind the thread that applies them. A child that has a
 second thread before they go on is refused, with one sentence, and its program never runs; a thread

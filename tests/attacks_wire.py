@@ -1,4 +1,4 @@
-"""Attacks on the parent through the result blob (issue 10): a hostile child's result costs the parent
+"""Attacks on the parent through the result blob: a hostile child's result costs the parent
 one linear scan and at most `wire.decode_budget(size)` bytes (twice its size plus 4 MiB), and ends as
 an `oversize` or `bad_result` outcome with one sentence, never a stall, a crash or a swollen parent.
 

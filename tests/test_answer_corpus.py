@@ -1,4 +1,4 @@
-"""Verdicts a learner can trust (issue 11): every case of the learner-answer corpus, graded.
+"""Verdicts a learner can trust: every case of the learner-answer corpus, graded.
 
 The corpus (tests/answer_corpus.py) holds, for every built-in lesson, answers a learner would write
 their own way (each must be accepted) and typical mistakes (each must be rejected, with the right blank

@@ -111,7 +111,7 @@ def test_autograd_equivalent_answers_pass(grader, lessons, blank, text):
     [
         ("w", "torch.tensor(2, requires_grad=True)", ("runtime_error",)),
         # One number compared once (4 for 8, 12.5 for 25) shows no constant factor: `wrong_value`
-        # (issue 11, item 3), with both numbers in the message.
+        # with both numbers in the message.
         ("dz_dw", "2 * w.item()", ("wrong_value",)),
         ("loss", "torch.abs(z - target)", ("shape_mismatch",)),
         ("loss", "torch.mean(torch.abs(z - target))", ("wrong_value",)),

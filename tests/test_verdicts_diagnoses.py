@@ -1,4 +1,4 @@
-"""Verdicts a learner can trust (issue 11), items 3, 6 and 7: a `scaled` factor is one the learner can
+"""Verdicts a learner can trust: a `scaled` factor is one the learner can
 act on and that the numbers show; no sentence gives the answer away before the hints do; and the small
 truths (a syntax error's column, a chart's "runs off" value, "from the first time it runs", a step
 named but not called).

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -503,16 +503,6 @@ def draw(fig: Figure, plt: Any) -> None:
         plt.xticks(*fig.xticks)
     if fig.ylim is not None:
         plt.ylim(*fig.ylim)
-
-
-def describe(figs: Iterable[Figure]) -> list[str]:
-    """The figures' titles and notes as plain sentences (for a screen reader, a log, or a test)."""
-    out = []
-    for f in figs:
-        out.append(f.title)
-        out.extend(f.notes)
-    return out
-
 
 def epoch_step(fig_epochs: Sequence[int], current: int | None, delta: int) -> int | None:
     """The epoch `delta` places after `current` in the list (clamped), for stepping with keys."""

@@ -203,20 +203,14 @@ def read_answers(path: Path, lesson: Lesson) -> tuple[dict[str, str], list[str]]
 
 
 def _make_grader(lessons: list[Lesson], require_isolation: bool = False):
-    from tutor.grading.grader import Grader
-    from tutor.sandbox import Evaluator, EvaluatorError
+    from tutor.grading.factory import make_grader
+    from tutor.sandbox import EvaluatorError
 
-    preload = ("numpy", "torch") if any(l.framework == "torch" for l in lessons) else ("numpy",)
-    evaluator = Evaluator(preload=preload, require_isolation=require_isolation)
-    if require_isolation:
-        try:
-            evaluator.start(wait=True)  # refuses, with one sentence, when a layer is missing
-        except EvaluatorError as exc:
-            evaluator.close()
-            raise UsageError(str(exc)) from None
-    return Grader(evaluator), evaluator
-
-
+    try:  # with require_isolation the evaluator starts here, and refuses with one sentence
+        grader = make_grader(lessons, require_isolation=require_isolation, wait=require_isolation)
+    except EvaluatorError as exc:
+        raise UsageError(str(exc)) from None
+    return grader, grader.evaluator
 
 
 def _answers_error(args: argparse.Namespace, path: Path, sentence: str) -> None:

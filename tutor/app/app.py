@@ -29,7 +29,7 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from rich.segment import Segment
 from textual import on, work
@@ -46,7 +46,11 @@ from tutor.app.catalog import Entry, entries_of, quick_index
 from tutor.lesson import Lesson, LessonError, load_lessons
 from tutor.paths import builtin_lessons_dir
 
-GraderFactory = Callable[[list[Any]], Any]  # lessons (or list entries: anything with `.framework`)
+if TYPE_CHECKING:  # the seams, typed; both modules stay unloaded until the app needs them
+    from tutor.grading.seams import GraderLike
+    from tutor.progress import Store
+
+GraderFactory = Callable[[list[Any]], "GraderLike"]  # lessons (or list entries: anything with `.framework`)
 STYLES = Path(__file__).parent / "styles"
 
 
@@ -54,20 +58,12 @@ class GraderUnavailable(Exception):
     """The sandbox could not be started; the message says why."""
 
 
-def default_grader_factory(lessons: list[Lesson], require_isolation: bool = False) -> Any:
+def default_grader_factory(lessons: list[Lesson], require_isolation: bool = False) -> GraderLike:
     """A Grader over a started evaluator (numpy, and torch when a lesson needs it). With
     `require_isolation` a missing sandbox layer stops it with one sentence naming the layer."""
-    from tutor.grading.grader import Grader
-    from tutor.sandbox import Evaluator, EvaluatorError
+    from tutor.grading.factory import make_grader
 
-    preload = ("numpy", "torch") if any(l.framework == "torch" for l in lessons) else ("numpy",)
-    evaluator = Evaluator(preload=preload, require_isolation=require_isolation)
-    try:
-        evaluator.start(wait=True)
-    except EvaluatorError:
-        evaluator.close()
-        raise
-    return Grader(evaluator)
+    return make_grader(lessons, require_isolation=require_isolation, wait=True)
 
 
 def close_grader(grader: Any) -> None:
@@ -131,7 +127,7 @@ class TutorApp(App[None]):
             super().__init__()
             self.error = error
 
-    def __init__(self, lessons_dir: Path, entries: list[Entry], store: Any,
+    def __init__(self, lessons_dir: Path, entries: list[Entry], store: Store,
                  grader_factory: GraderFactory = default_grader_factory,
                  *, cursor_blink: bool = True, theme: str | None = None) -> None:
         super().__init__()
@@ -143,7 +139,7 @@ class TutorApp(App[None]):
         self.store = store
         self.grader_factory = grader_factory
         self.cursor_blink = cursor_blink
-        self.grader: Any = None
+        self.grader: GraderLike | None = None
         self.grader_error: str | None = None
         self._grader_event = threading.Event()
         self._warmed: set[str] = set()
@@ -227,9 +223,9 @@ class TutorApp(App[None]):
         self._grader_event.set()
         self.notify(message.error, title="Checks are not available", severity="error", timeout=15, markup=False)
 
-    def wait_for_grader(self, cancelled: Callable[[], bool]) -> Any:
+    def wait_for_grader(self, cancelled: Callable[[], bool]) -> GraderLike:
         """In a worker: the grader once the sandbox is ready (Cancelled-safe: polls `cancelled`)."""
-        from tutor.grading.grader import Cancelled
+        from tutor.grading.verdicts import Cancelled
 
         while not self._grader_event.wait(0.05):
             if cancelled() or self._ending.is_set():

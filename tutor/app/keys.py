@@ -60,6 +60,7 @@ HELP_ROWS: list[tuple[str, list[tuple[str, str]]]] = [
         ("✗", "wrong: the sentence below says why"),
         ("·", "missing: no answer yet"),
         ("!", "error: it does not run (syntax, a forbidden name, a crash)"),
+        ("?", "not judged yet: no run reached it"),
         ("dim mark", "you changed the answer since the last check"),
     ]),
 ]

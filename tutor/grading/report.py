@@ -9,12 +9,9 @@ from typing import Any
 from tutor.grading import programs
 from tutor.grading.crash import RunOutcome, run_outcome
 from tutor.grading.diagnose import Diagnosis
+from tutor.grading.verdicts import Cancelled  # noqa: F401 - the grader raises it
 from tutor.lesson.model import Blank
 from tutor.sandbox.results import RunResult
-
-
-class Cancelled(Exception):
-    """The grading was cancelled (a newer check replaced it)."""
 
 
 @dataclass

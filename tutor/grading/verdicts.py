@@ -6,3 +6,8 @@ from __future__ import annotations
 # correct: right; incorrect: runs but gives the wrong thing; error: cannot run (syntax, forbidden,
 # crash, time, memory); missing: no answer yet; unjudged: answered, but no run reached it.
 MARKS = {"correct": "✓", "incorrect": "✗", "missing": "·", "error": "!", "unjudged": "?"}
+
+
+class Cancelled(Exception):
+    """A grading cancelled before it ended (a newer check replaced it, or the learner pressed escape):
+    the one exception the grader and the app raise and catch for it."""

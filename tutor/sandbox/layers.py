@@ -8,7 +8,7 @@ available on a host (or was disabled with `disable()`, which is how tests simula
 is skipped, and `active_layers()` does not name it, so the tutor can say what is missing and an
 instructor can refuse to run without it (`Evaluator(require_isolation=True)`).
 
-The order (issue 3): session, die-with-parent, stdio (stdin from /dev/null, every other inherited
+The order: session, die-with-parent, stdio (stdin from /dev/null, every other inherited
 descriptor closed but the result pipe), environment, namespaces, rlimits, landlock,
 no-new-privileges, seccomp (last: the earlier layers need the system calls it forbids).
 
@@ -25,7 +25,7 @@ Decisions:
   directories, the tutor package, /dev/null and /dev/urandom; nothing else (see landlock.py).
 - RLIMIT_NPROC is not set: it counts every process of the user (so a small value breaks a
   learner's other work on a shared host) and root ignores it; seccomp forbids fork instead.
-- Threads (issue 10): Landlock, the capability drop and seccomp bind the thread that applies them
+- Threads: Landlock, the capability drop and seccomp bind the thread that applies them
   (and every thread or process it starts later), not threads that already run. A forked child has
   one thread, but a pre-forked child warms numpy and torch before these layers go on (the worker's
   OMP/OpenBLAS/MKL settings and `torch.set_num_threads(1)` keep that single-threaded: checked).

@@ -22,7 +22,6 @@ Decisions, written down:
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from textual import on, work
@@ -40,14 +39,11 @@ from tutor.app import keys
 from tutor.app.screens.confirm import ConfirmScreen
 from tutor.app.widgets.charts_panel import ChartsPanel
 from tutor.app.widgets.code import MARKS, BlankSlot, CodeView
+from tutor.grading.verdicts import Cancelled
 from tutor.lesson.model import Lesson
 
 
 LIVE_OUTPUT_CAP = 64 * 1024  # characters of a running check's output kept for the panel
-
-
-class Cancelled(Exception):
-    """Raised in the check worker when the check was cancelled before the grader started."""
 
 
 class LessonScreen(Screen[None]):
@@ -107,7 +103,6 @@ class LessonScreen(Screen[None]):
         self.passed = False
         self.notes: list[str] = []
         self._save_timer: Any = None
-        self._started_at = 0.0
         self.live_output = ""  # what the program printed so far in the running check
 
     @property
@@ -286,14 +281,12 @@ class LessonScreen(Screen[None]):
         answers = self.answers()
         self.save_draft()
         self.token += 1
-        self._started_at = time.monotonic()
         self.live_output = ""
         self.checking = True
         self._check(self.token, answers)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="check")
     def _check(self, token: int, answers: dict[str, str]) -> None:
-        from tutor.grading.grader import Cancelled as GraderCancelled
         from tutor.grading.grader import LessonRunError
 
         worker = get_current_worker()
@@ -307,7 +300,7 @@ class LessonScreen(Screen[None]):
                 raise Cancelled()
             report = grader.grade(self.lesson, answers, cancelled=cancelled,
                                   on_output=lambda text: self.post_message(self.CheckOutput(token, text)))
-        except (Cancelled, GraderCancelled):
+        except Cancelled:
             self.post_message(self.CheckCancelled(token))
             return
         except LessonRunError as exc:

@@ -17,7 +17,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
-from textual.message import Message
 from textual.widgets import Static
 
 from tutor import charts
@@ -33,14 +32,6 @@ class ChartsPanel(Vertical, can_focus=True):
         Binding("down", "chart(1)", "Next chart", id="next-chart", show=False),
         Binding("up", "chart(-1)", "Previous chart", id="previous-chart", show=False),
     ]
-
-    class ChartChanged(Message):
-        """The chart or the epoch shown changed (the screen remembers it)."""
-
-        def __init__(self, index: int, epochs: dict[str, int]) -> None:
-            super().__init__()
-            self.index = index
-            self.epochs = epochs
 
     def __init__(self, lesson: Any, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -121,14 +112,12 @@ class ChartsPanel(Vertical, can_focus=True):
         spec = self.specs[self.index]
         self.epochs[spec.key] = charts.epoch_step(fig.epochs, fig.epoch, delta) or fig.epochs[0]
         self._redraw()
-        self.post_message(self.ChartChanged(self.index, dict(self.epochs)))
 
     def action_chart(self, delta: int) -> None:
         if not self.specs:
             return
         self.index = (self.index + delta) % len(self.specs)
         self._redraw()
-        self.post_message(self.ChartChanged(self.index, dict(self.epochs)))
 
     # ---- drawing ----------------------------------------------------------------------------
     def current_figure(self) -> charts.Figure | None:
