@@ -1,4 +1,4 @@
-"""`tutor` (the app) and its subcommands: list, show, grade, check, doctor, serve."""
+"""`tutor` (the app) and its subcommands: list, show, grade, hint, check, doctor, serve."""
 
 from __future__ import annotations
 
@@ -47,6 +47,12 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("lesson", help="lesson id or file name")
     s.add_argument("--answers", nargs="+", required=True, metavar="FILE", help="one or more answers files")
     s.add_argument("--json", action="store_true", help="one JSON object per answers file, one per line")
+    s.add_argument("--no-hints", action="store_true", help="leave out the hint under each wrong blank")
+    s.add_argument("--require-isolation", action="store_true", help="refuse to run unless every sandbox layer is active")
+    s = sub.add_parser("hint", parents=[common], help="the next hint for a blank, or the hint for your answer to it")
+    s.add_argument("lesson", help="lesson id or file name")
+    s.add_argument("blank", help="the blank's name (see `tutor show LESSON`)")
+    s.add_argument("--answers", metavar="FILE", default=None, help="an answers file: the hint for what it answers")
     s.add_argument("--require-isolation", action="store_true", help="refuse to run unless every sandbox layer is active")
     s = sub.add_parser("check", parents=[common], help="for instructors: parse lessons, run references, try wrong answers")
     s.add_argument("paths", nargs="*", metavar="PATH", help="lesson files or folders (default: the lessons folder)")
@@ -90,21 +96,60 @@ def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=True).replace("\x7f", "\\u007f")
 
 
+def _saved_progress() -> Any:
+    """The learner's progress store (TUTOR_HOME or the user data folder), read by `list` and `hint`;
+    None when there is none yet (nothing is created for a look) or when it cannot be used (said on
+    stderr in one sentence: the command goes on as for a new learner)."""
+    from tutor.progress import ProgressError, ProgressStore, default_path
+
+    try:
+        if not default_path().exists():
+            return None
+        return ProgressStore.open()
+    except ProgressError as exc:
+        print(f"tutor: {exc}", file=sys.stderr)
+    except OSError as exc:
+        print(f"tutor: cannot read your progress ({exc.strerror or exc}): lessons are shown as new", file=sys.stderr)
+    return None
+
+
+def _status_word(p: Any) -> str:
+    """A lesson's status as the app's lesson list words it (tutor/app/screens/lessons.py)."""
+    if p.status == "done":
+        return "done"
+    if p.status == "started" and p.attempts:
+        return f"{p.correct}/{p.total} right"
+    return p.status  # "started" (answers typed, never checked) or "new"
+
+
 def cmd_list(args: argparse.Namespace) -> int:
-    """The lessons that parse; the problems of the others on stderr, and then exit 2."""
+    """The lessons that parse, each with the learner's status; the problems of the others on stderr,
+    and then exit 2. The count of lessons done comes last, so that every line above starts with an id."""
+    from tutor.progress import LessonProgress
+
     lessons, problems = read_lessons(_lessons_dir(args))
     for problem in problems:
         print(str(problem), file=sys.stderr)
     done = EXIT_USAGE if problems else EXIT_OK
+    store = _saved_progress()
+    try:
+        status = {l.id: store.progress(l.id, len(l.blanks)) if store else LessonProgress(l.id, "new", 0, len(l.blanks))
+                  for l in lessons}
+    finally:
+        if store is not None:
+            store.close()
     if args.json:
         _out(_json([
-            {"id": l.id, "title": l.title, "framework": l.framework, "steps": len(l.steps), "blanks": len(l.blanks), "path": str(l.path)}
+            {"id": l.id, "title": l.title, "framework": l.framework, "steps": len(l.steps), "blanks": len(l.blanks), "path": str(l.path),
+             "status": status[l.id].status, "right": status[l.id].correct, "checks": status[l.id].attempts}
             for l in lessons
         ]))
         return done
     width = max((len(l.id) for l in lessons), default=4)
     for l in lessons:
-        _out(f"{l.id:<{width}}  {len(l.blanks):>2} blanks  {one_line(l.title)}")
+        _out(f"{l.id:<{width}}  {len(l.blanks):>2} blanks  {_status_word(status[l.id]):<11}  {one_line(l.title)}")
+    if lessons:
+        _out(f"{sum(p.status == 'done' for p in status.values())} of {len(lessons)} lessons done")
     return done
 
 
@@ -251,7 +296,10 @@ def cmd_grade(args: argparse.Namespace) -> int:
             if not report.passed and status == EXIT_OK:
                 status = EXIT_FAILED
             if args.json:
-                _out(_json(report.to_json(str(path))))
+                data = report.to_json(str(path))
+                for name, b in report.blanks.items():  # the hint the text output shows; null with --no-hints
+                    data["blanks"][name]["hint"] = None if args.no_hints or b.verdict == "correct" else b.hint
+                _out(_json(data))
                 sys.stdout.flush()
                 continue
             counts = report.counts()
@@ -262,6 +310,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
                 if b.verdict != "correct":
                     line += f" {b.diagnosis or b.verdict}: {one_line(b.message)}"
                 _out(line.rstrip())
+                if b.verdict != "correct" and b.hint and not args.no_hints:
+                    _out(f"      hint: {one_line(b.hint)}")
             _print_run(report.run)
             for note in report.notes:
                 _out(f"  note: {one_line(note)}")
@@ -271,6 +321,82 @@ def cmd_grade(args: argparse.Namespace) -> int:
     finally:
         evaluator.close()
     return status
+
+
+def _blank(lesson: Lesson, name: str) -> Any:
+    blank = lesson.blanks.get(name)
+    if blank is None:
+        raise UsageError(f"`{_short(name)}` is not a blank of {lesson.id}: its blanks are {', '.join(lesson.blanks)}")
+    return blank
+
+
+def cmd_hint(args: argparse.Namespace) -> int:
+    """`tutor hint LESSON BLANK [--answers FILE]`: a hint outside the app.
+
+    Decisions, written down:
+
+    - Without --answers: the hint the app gives next when the lesson is reopened (ctrl+g there shows
+      the blank's hints in order, counting those shown in the learner's progress store). This command
+      only reads that store and never counts a hint as shown, so asking twice gives the same hint; once
+      the app has shown them all, it says so and points at the app's solution.
+    - With --answers: that file is graded, and the hint printed is the one the grader shows beside the
+      verdict for that blank (`verdict_hint`: the lesson's hint for the diagnosis, never one that gives
+      the answer away); a right answer needs none.
+    - A hint that shows the whole answer (the last one, in most lessons) says so.
+    """
+    from tutor.grading.grader import LessonRunError
+    from tutor.grading.report import gives_away
+
+    lesson = _find(args, args.lesson)
+    blank = _blank(lesson, args.blank)
+    name = blank.name
+    if args.answers is not None:
+        path = Path(args.answers)
+        answers, warnings = read_answers(path, lesson)
+        for w in warnings:
+            print(f"tutor: {w}", file=sys.stderr)
+        grader, evaluator = _make_grader([lesson], args.require_isolation)
+        try:
+            report = grader.grade(lesson, answers)
+        except LessonRunError as exc:
+            raise UsageError(str(exc)) from None
+        except (RecursionError, MemoryError, ValueError, OverflowError) as exc:
+            raise UsageError(f"{_file_label(path)}: the answers could not be graded ({type(exc).__name__}): check the answers in it") from None
+        finally:
+            evaluator.close()
+        result = report.blanks[name]
+        if result.verdict == "correct":
+            _out(f"`{name}` is right: no hint needed.")
+            return EXIT_OK
+        _out(f"{MARKS.get(result.verdict, '?')} {name} {result.diagnosis or result.verdict}: {one_line(result.message)}")
+        if result.hint:
+            _out(f"hint: {one_line(result.hint)}")
+        else:
+            _out(f"No hint fits this answer; `tutor hint {lesson.id} {name}` gives the lesson's hints for `{name}` in order.")
+        return EXIT_OK
+    if not blank.hints:
+        _out(f"`{name}` has no hints in {lesson.id}.")
+        return EXIT_OK
+    store = _saved_progress()
+    shown = 0
+    if store is not None:
+        try:
+            state = store.lesson_state(lesson.id).state
+        finally:
+            store.close()
+        counts = state.get("hints") if isinstance(state, dict) else None
+        value = counts.get(name) if isinstance(counts, dict) else None
+        shown = value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+    total = len(blank.hints)
+    if shown >= total:
+        _out(f"No more hints for `{name}`: the app has shown all {total}; its ctrl+s shows the solution after a first check.")
+        return EXIT_OK
+    hint = blank.hints[shown]
+    line = f"hint {shown + 1} of {total} for `{name}`: {one_line(hint)}"
+    if gives_away(blank, hint):
+        line += "  (this last hint shows the answer)" if shown + 1 == total else "  (this hint shows the answer)"
+    _out(line)
+    return EXIT_OK
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -394,7 +520,7 @@ def _main(argv: Sequence[str] | None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     commands: dict[str, Any] = {
-        "list": cmd_list, "show": cmd_show, "grade": cmd_grade, "check": cmd_check, "doctor": cmd_doctor,
+        "list": cmd_list, "show": cmd_show, "grade": cmd_grade, "hint": cmd_hint, "check": cmd_check, "doctor": cmd_doctor,
         "serve": cmd_serve,
     }
     try:
