@@ -29,9 +29,7 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import shutil
-import struct
 import subprocess
 import sys
 import tempfile
@@ -42,11 +40,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Callable, Sequence
 
-from tutor.sandbox import wire
+from tutor.sandbox import framing, wire
+from tutor.sandbox.jobs import Job, to_wire
 
 START_TIMEOUT = 180.0
 REPLY_SLACK = 60.0
-FRAME_MAX = wire.MAX_BYTES + 16 * 1024 * 1024
 _PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent.parent)
 _MEMORY_TYPES = ("MemoryError", "_ArrayMemoryError", "OutOfMemoryError")
 _MEMORY_MESSAGES = ("can't allocate memory", "defaultcpuallocator", "unable to allocate", "out of memory")
@@ -147,41 +145,24 @@ class _Proc:
             return ""
 
     def send(self, obj: Any) -> None:
-        data = json.dumps(obj, allow_nan=False, separators=(",", ":")).encode("utf-8")
         try:
-            self.popen.stdin.write(struct.pack(">I", len(data)) + data)
-            self.popen.stdin.flush()
+            framing.write_json(self.popen.stdin.fileno(), obj)
         except (BrokenPipeError, ConnectionResetError, OSError, ValueError) as exc:
             raise _WorkerGone(f"the evaluator worker stopped ({type(exc).__name__})") from None
 
-    def _read_exact(self, n: int, deadline: float) -> bytearray:
-        """`n` bytes from the worker, read straight into one buffer: a 64 MiB blob is never held twice."""
-        fd = self.popen.stdout.fileno()
-        buf = bytearray(n)
-        poller = select.poll()
-        poller.register(fd, select.POLLIN)
-        got = 0
-        with memoryview(buf) as view:
-            while got < n:
-                left = deadline - _now()
-                if left <= 0:
-                    raise _WorkerHung("the evaluator worker did not answer in time")
-                if not poller.poll(min(left, 3600) * 1000):
-                    continue
-                try:
-                    k = os.readv(fd, [view[got : got + (1 << 20)]])
-                except OSError as exc:
-                    raise _WorkerGone(f"the evaluator worker stopped ({exc})") from None
-                if not k:
-                    raise _WorkerGone("the evaluator worker stopped")
-                got += k
-        return buf
-
     def recv(self, deadline: float) -> bytes | bytearray:
-        (size,) = struct.unpack(">I", self._read_exact(4, deadline))
-        if size > FRAME_MAX:
-            raise _WorkerGone(f"the evaluator worker sent a frame of {size} bytes")
-        return self._read_exact(size, deadline) if size else b""
+        """One frame from the worker (a 64 MiB blob is read straight into one buffer, never held twice)."""
+        try:
+            frame = framing.read_frame(self.popen.stdout.fileno(), deadline=deadline)
+        except framing.FrameTimeout:
+            raise _WorkerHung("the evaluator worker did not answer in time") from None
+        except framing.FrameTooLarge as exc:
+            raise _WorkerGone(f"the evaluator worker sent a frame of {exc.size} bytes") from None
+        except OSError as exc:
+            raise _WorkerGone(f"the evaluator worker stopped ({exc})") from None
+        if frame is None:
+            raise _WorkerGone("the evaluator worker stopped")
+        return frame
 
     def recv_json(self, deadline: float) -> dict:
         raw = self.recv(deadline)
@@ -210,9 +191,7 @@ class _Proc:
         p = self.popen
         if p.poll() is None and grace > 0:
             try:
-                data = json.dumps({"op": "exit"}).encode()
-                p.stdin.write(struct.pack(">I", len(data)) + data)
-                p.stdin.flush()
+                framing.write_json(p.stdin.fileno(), {"op": "exit"})
             except (OSError, ValueError):
                 pass
         for stream in (p.stdin, p.stdout):
@@ -425,11 +404,12 @@ class Evaluator:
                 _stop_box(self._box)
                 return False
 
-    def run(self, jobs: list[dict], on_output: Callable[[int, str], None] | None = None) -> list[JobOutcome]:
-        """Run the jobs (in parallel in the worker); one outcome per job, in order. For jobs marked
-        ``"stream": True``, `on_output(index, text)` gets their output, whole lines, while they run
-        (called in this thread; what it raises is ignored)."""
-        jobs = list(jobs)
+    def run(self, jobs: Sequence[Job | dict], on_output: Callable[[int, str], None] | None = None) -> list[JobOutcome]:
+        """Run the jobs (in parallel in the worker); one outcome per job, in order. A job is a `Job` or
+        its JSON object (the worker checks both the same way: `Job.from_wire`). For jobs marked
+        ``stream``, `on_output(index, text)` gets their output, whole lines, while they run (called in
+        this thread; what it raises is ignored)."""
+        jobs = [to_wire(j) for j in jobs]
         if not jobs:
             return []
         budget = REPLY_SLACK + sum(_job_timeout(j) for j in jobs)

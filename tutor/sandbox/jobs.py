@@ -1,0 +1,184 @@
+"""The job format: what the parent asks the sandbox to run, written down once (docs/sandbox.md, "Job").
+
+A caller builds a `Job` (or, as before, the same thing as a JSON-shaped dict); `Evaluator.run` sends
+`to_wire()`; the worker turns every job it receives back into a `Job` with `Job.from_wire`, which is
+the one place a job is checked: a malformed one raises JobError with the sentence its reply carries.
+The fields the runtime reads for itself (filename, captures, blanks, max_pairs, the sampling) are kept
+as sent: the runtime turns one it cannot use into the run's own result, as it always has.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+DEFAULT_TIMEOUT = 5.0
+MAX_TIMEOUT = 3600.0
+DEFAULT_MEMORY_MB = 1024
+MIN_MEMORY_MB = 16
+DEFAULT_FILENAME = "<lesson>"
+DEFAULT_MAX_PAIRS = 8
+
+
+class JobError(Exception):
+    """A job cannot be prepared; the message is the sentence the learner or instructor sees."""
+
+
+@dataclass(slots=True)
+class DataSource:
+    """A variable's data: one column of a CSV file (a 1-D array) or several side by side (rows, n)."""
+
+    csv: str
+    column: str | None = None
+    columns: list[Any] | None = None  # names, checked against the file when it is read
+
+    @classmethod
+    def from_wire(cls, var: Any, spec: Any) -> DataSource:
+        if isinstance(spec, dict) and isinstance(spec.get("csv"), str) and isinstance(spec.get("columns"), list):
+            return cls(spec["csv"], columns=list(spec["columns"]))
+        if not (isinstance(spec, dict) and isinstance(spec.get("csv"), str) and isinstance(spec.get("column"), str)):
+            raise JobError(f"the data for `{var}` does not name a CSV file and column")
+        return cls(spec["csv"], column=spec["column"])
+
+    def to_wire(self) -> dict[str, Any]:
+        if self.columns is not None:
+            return {"csv": self.csv, "columns": list(self.columns)}
+        return {"csv": self.csv, "column": self.column}
+
+
+@dataclass(slots=True)
+class After:
+    """Hold the job back until job `job` of the same request needs it, or `seconds` into that job's
+    run; skip it when that job ends with every check agreeing (docs/sandbox.md, "A job that waits on
+    another"). `job` None: the spec named no job; the job then runs as any other."""
+
+    job: int | None
+    seconds: float = 0.0
+
+    @classmethod
+    def from_wire(cls, spec: Any) -> After:
+        if not isinstance(spec, dict):
+            return cls(None)
+        k, secs = spec.get("job"), spec.get("seconds", 0.0)
+        if not isinstance(k, int) or isinstance(k, bool):
+            k = None
+        if not isinstance(secs, (int, float)) or isinstance(secs, bool) or not 0 <= secs < 1e6:
+            secs = 0.0
+        return cls(k, float(secs))
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"job": self.job, "seconds": self.seconds}
+
+
+@dataclass(slots=True)
+class Job:
+    """One program to run in a child of its own, and what to record of it."""
+
+    source: str  # the instrumented program
+    id: Any = None  # echoed in the reply
+    filename: str = DEFAULT_FILENAME  # what tracebacks call the program
+    names: list[str] = field(default_factory=list)  # the modules it sees: np, torch, nn, optim, F
+    data: dict[str, DataSource] = field(default_factory=dict)  # variables read from CSV files
+    seed: int = 0  # for random, numpy and torch, from 0 to 2**32 - 1
+    timeout: float = DEFAULT_TIMEOUT  # wall-clock seconds (CPU time too), at most MAX_TIMEOUT
+    memory_mb: int = DEFAULT_MEMORY_MB  # address space over the worker's own, at least MIN_MEMORY_MB
+    captures: dict[str, list[str]] = field(default_factory=dict)  # step -> expressions recorded after it
+    blanks: list[dict[str, Any]] = field(default_factory=list)  # per blank: name, rtol, atol, numpy_rng
+    max_pairs: int = DEFAULT_MAX_PAIRS  # differing calls described per blank
+    shadow_sample_after: int | None = None  # compare every call up to this many, then one in ...
+    shadow_sample_every: int | None = None  # ... this many (None: every call)
+    stream: bool = False  # relay its output while it runs
+    after: After | None = None  # wait on another job of the request
+
+    @classmethod
+    def from_wire(cls, obj: Any) -> Job:
+        """The job a JSON object describes, with defaults; JobError with one sentence if malformed."""
+        source = check_source(obj)
+        timeout, memory, seed, names = _timeout(obj), _memory(obj), _seed(obj), _names(obj)  # in this order
+        spec = obj.get("data") or {}
+        if not isinstance(spec, dict):
+            raise JobError("the job's data is not a mapping of variable names")
+        return cls(
+            source=source,
+            id=obj.get("id"),
+            filename=obj.get("filename", DEFAULT_FILENAME),
+            names=names,
+            data={str(var): DataSource.from_wire(var, src) for var, src in spec.items()},
+            seed=seed,
+            timeout=timeout,
+            memory_mb=memory,
+            captures=obj.get("captures") or {},
+            blanks=obj.get("blanks") or [],
+            max_pairs=obj.get("max_pairs", DEFAULT_MAX_PAIRS),
+            shadow_sample_after=obj.get("shadow_sample_after"),
+            shadow_sample_every=obj.get("shadow_sample_every"),
+            stream=obj.get("stream") is True,
+            after=After.from_wire(obj["after"]) if "after" in obj else None,
+        )
+
+    def to_wire(self) -> dict[str, Any]:
+        """The JSON object `from_wire` reads back (also what the runtime reads its fields from)."""
+        out: dict[str, Any] = {
+            "id": self.id,
+            "source": self.source,
+            "filename": self.filename,
+            "names": list(self.names),
+            "data": {var: src.to_wire() if isinstance(src, DataSource) else src for var, src in self.data.items()},
+            "seed": self.seed,
+            "timeout": self.timeout,
+            "memory_mb": self.memory_mb,
+            "captures": self.captures,
+            "blanks": self.blanks,
+            "max_pairs": self.max_pairs,
+        }
+        if self.shadow_sample_after is not None:
+            out["shadow_sample_after"] = self.shadow_sample_after
+        if self.shadow_sample_every is not None:
+            out["shadow_sample_every"] = self.shadow_sample_every
+        if self.stream:
+            out["stream"] = True
+        if self.after is not None:
+            out["after"] = self.after.to_wire()
+        return out
+
+
+def to_wire(job: Job | dict[str, Any]) -> Any:
+    """What goes to the worker for `job`: a Job's JSON object; a dict as it is (the worker checks it)."""
+    return job.to_wire() if isinstance(job, Job) else job
+
+
+def check_source(obj: Any) -> str:
+    if not isinstance(obj, dict) or not isinstance(obj.get("source"), str):
+        raise JobError("the job has no program source")
+    return obj["source"]
+
+
+def _timeout(obj: dict[str, Any]) -> float:
+    timeout = obj.get("timeout", DEFAULT_TIMEOUT)
+    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not math.isfinite(timeout) or timeout <= 0:
+        raise JobError(f"the job's time limit {timeout!r} is not a positive number of seconds")
+    return min(float(timeout), MAX_TIMEOUT)
+
+
+def _memory(obj: dict[str, Any]) -> int:
+    memory = obj.get("memory_mb", DEFAULT_MEMORY_MB)
+    if not isinstance(memory, int) or isinstance(memory, bool) or memory < MIN_MEMORY_MB:
+        raise JobError(f"the job's memory limit {memory!r} is not a whole number of MiB of at least {MIN_MEMORY_MB}")
+    return memory
+
+
+def _seed(obj: dict[str, Any]) -> int:
+    seed = obj.get("seed", 0)
+    if seed is None:
+        seed = 0
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**32:
+        raise JobError(f"the job's seed {seed!r} is not a whole number from 0 to 2**32 - 1")
+    return seed
+
+
+def _names(obj: dict[str, Any]) -> list[str]:
+    names = obj.get("names") or []
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise JobError("the job's names are not a list of strings")
+    return list(names)
