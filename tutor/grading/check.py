@@ -1,4 +1,9 @@
-"""`tutor check`: run every reference, then make sure the grader catches typical wrong answers."""
+"""`tutor check`: run every reference, then make sure the grader catches typical wrong answers.
+
+The runs go to the evaluator in few, parallel requests: every lesson's reference run in one, then for
+each lesson the grading of its reference answers and of every mutant together (`Grader.grade_many`,
+which gives each the verdicts `grade` would). A lesson's `check_seconds` is that grading's time.
+"""
 
 from __future__ import annotations
 
@@ -47,7 +52,10 @@ def check_lesson(grader: Grader, lesson: Lesson) -> LessonCheck:
         out.check_seconds = time.perf_counter() - start
         return out
     answers = lesson.reference_answers()
-    report = grader.grade(lesson, answers)
+    tried = [m for blank in lesson.blanks.values() for m in mutants(blank)]
+    # The reference answers and every mutant are graded together: their runs go to the evaluator as one
+    # request (then one per later round of isolation runs), which runs them in parallel.
+    report, *graded = grader.grade_many(lesson, [answers] + [{**answers, m.blank: m.text} for m in tried])
     out.reference_passes = report.passed
     if not report.passed:
         wrong = [f"{n}: {b.diagnosis}: {b.message}" for n, b in report.blanks.items() if b.verdict != "correct"]
@@ -57,17 +65,17 @@ def check_lesson(grader: Grader, lesson: Lesson) -> LessonCheck:
             if gives_away(blank, hint):
                 out.notes.append(f"{blank.name}: the hint for `{code}` shows the answer, so it is never shown with a "
                                  "verdict: the answer belongs in the last of `hints` only")
-        for m in mutants(blank):
-            rep = grader.grade(lesson, {**answers, blank.name: m.text})
-            if rep.blanks[blank.name].verdict == "correct":
-                out.survivors.append(f"{blank.name}: {m.label}: `{m.text}` is accepted as correct")
-            else:
-                out.caught += 1
+    for m, rep in zip(tried, graded):
+        if rep.blanks[m.blank].verdict == "correct":
+            out.survivors.append(f"{m.blank}: {m.label}: `{m.text}` is accepted as correct")
+        else:
+            out.caught += 1
     out.check_seconds = time.perf_counter() - start
     return out
 
 
 def check_lessons(grader: Grader, lessons: list[Lesson], progress: Callable[[str], None] | None = None) -> list[LessonCheck]:
+    grader.references(lessons)  # every lesson's reference run at once, in parallel
     reports = []
     for lesson in lessons:
         r = check_lesson(grader, lesson)

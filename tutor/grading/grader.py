@@ -6,10 +6,13 @@
 3. `_judge_learner_run`: does the learner's run reproduce the reference's traces, and if it failed,
    where;
 4. `_isolation_runs`: each rewritten blank still in doubt run alone in the reference program, then
-   the last checks (a full shadow run when sampling may have hidden a mistake).
+   `_last_checks` (a full shadow run when sampling may have hidden a mistake, and each rewritten
+   expression alone, in one request).
 
 What the stages share lives in one `GradeContext`. The reference run of each lesson is made once per
-Grader and cached; every run happens in the sandboxed evaluator, never in this process.
+Grader and cached; every run happens in the sandboxed evaluator, never in this process. The stages
+that run programs are generators (`Runs`): `grade` drives one grading's, `grade_many` several at
+once, so the runs they need at the same time go to the evaluator as one request, run in parallel.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Generator
 
 from tutor import datasets
 from tutor.grading import programs
@@ -31,6 +34,14 @@ from tutor.grading.static import (  # noqa: F401 - re-exported
 )
 from tutor.lesson.model import Blank, Lesson
 from tutor.sandbox.results import RunResult, parse_run
+
+
+# A grading stage that needs runs is a generator: it yields the jobs it needs run together (one
+# request) and gets their results back, in order; its return value is what it found. `_drive` runs
+# the generators of one or several gradings, merging what they need at the same time into one
+# request, so `grade` and `grade_many` go through the very same stages.
+Jobs = list[tuple[dict, programs.Program]]
+Runs = Generator[Jobs, list[RunResult], Any]
 
 
 class LessonRunError(Exception):
@@ -89,6 +100,7 @@ class Grader:
         self.evaluator = evaluator
         self.datasets_dir = datasets_dir
         self._refs: dict[tuple[str, str], RunResult] = {}
+        self._ref_problems: dict[tuple[str, str], str] = {}  # failed reference runs of `references`, said once
         self._sizes: dict[str, list[int]] = {}
         self._factors: dict[tuple[str, str], Sizes] = {}  # per lesson: `sizes`
         self._lock = threading.Lock()
@@ -173,12 +185,36 @@ class Grader:
         key = (lesson.id, str(lesson.path))
         if key in self._refs:
             return self._refs[key]
+        problem = self._ref_problems.pop(key, None)
+        if problem is not None:
+            raise LessonRunError(problem)
         prog = programs.build(lesson)
         (res,) = self._run([(self._job(lesson, "reference", prog), prog)])
         if res.status != "ok":
             raise LessonRunError(self._reference_problem(lesson, prog, res))
         self._refs[key] = res
         return res
+
+    def references(self, lessons: list[Lesson]) -> None:
+        """The reference runs of `lessons` not made yet, in one request (run in parallel): `reference`
+        then answers from the cache, or raises LessonRunError for one that failed (once; asked again,
+        it runs it again). A lesson whose program cannot even be built is left to `reference`."""
+        with self._lock:
+            todo = []
+            for lesson in lessons:
+                key = (lesson.id, str(lesson.path))
+                if key in self._refs or key in self._ref_problems or any(key == k for k, _, _ in todo):
+                    continue
+                try:
+                    todo.append((key, lesson, programs.build(lesson)))
+                except Exception:  # noqa: BLE001 - `reference` meets it again, in its turn
+                    continue
+            ran = self._run([(self._job(lesson, "reference", prog), prog) for _, lesson, prog in todo])
+            for (key, lesson, prog), res in zip(todo, ran):
+                if res.status == "ok":
+                    self._refs[key] = res
+                else:
+                    self._ref_problems[key] = self._reference_problem(lesson, prog, res)
 
     def _reference_problem(self, lesson: Lesson, prog: programs.Program, res: RunResult) -> str:
         line = None
@@ -203,19 +239,67 @@ class Grader:
         report.elapsed = time.perf_counter() - start
         return report
 
+    def grade_many(self, lesson: Lesson, answer_sets: list[dict[str, str]],
+                   cancelled: Callable[[], bool] | None = None) -> list[GradeReport]:
+        """`grade` for several answer sets to one lesson, one report each, in order, every verdict the
+        same as `grade` gives; their runs go to the evaluator together: the first stage's runs of every
+        set in one request (run in parallel by the worker, up to its `max_parallel`), then what each
+        still needs (isolation runs, a full shadow run), again in one request per round. No output is
+        streamed. Each report's `elapsed` is the whole batch's. Raises LessonRunError as `grade` does."""
+        start = time.perf_counter()
+        check = cancelled or (lambda: False)
+        with self._lock:
+            reports = self._drive([self._stages(GradeContext(lesson, answers, check, None)) for answers in answer_sets])
+        for report in reports:
+            report.elapsed = time.perf_counter() - start
+        return reports
+
     def _grade(self, lesson: Lesson, answers: dict[str, str], cancelled: Callable[[], bool],
                on_output: Callable[[str], None] | None = None) -> GradeReport:
-        ctx = GradeContext(lesson, answers, cancelled, on_output)
+        (report,) = self._drive([self._stages(GradeContext(lesson, answers, cancelled, on_output))], on_output)
+        return report
+
+    def _stages(self, ctx: GradeContext) -> Runs:
+        """The four stages of one grading; returns its report."""
         self._check_answers(ctx)
-        ctx.ref = self.reference(lesson)
-        ctx.sizes = self.sizes(lesson)
+        ctx.ref = self.reference(ctx.lesson)
+        ctx.sizes = self.sizes(ctx.lesson)
         if self._layers is None:
             self._layers = list(self.evaluator.layers()) if hasattr(self.evaluator, "layers") else []
-        self._shadow_and_learner_runs(ctx)
+        yield from self._shadow_and_learner_runs(ctx)
         ctx.stop_if_cancelled()
         self._judge_learner_run(ctx)
-        self._isolation_runs(ctx)
+        yield from self._isolation_runs(ctx)
         return self._report(ctx)
+
+    def _drive(self, gradings: list[Runs], on_output: Callable[[str], None] | None = None) -> list[Any]:
+        """Runs the gradings' stages until each returns; what they need run at the same time goes to the
+        evaluator as one request (a job's "after" renumbered to its place there). Their results."""
+        out: list[Any] = [None] * len(gradings)
+        waiting: dict[int, Jobs] = {}
+
+        def advance(i: int, ran: list[RunResult] | None) -> None:
+            try:
+                jobs = gradings[i].send(ran)  # type: ignore[arg-type] - None starts a generator
+            except StopIteration as stop:
+                out[i] = stop.value
+                return
+            waiting[i] = jobs
+
+        for i in range(len(gradings)):
+            advance(i, None)
+        while waiting:
+            batch: Jobs = []
+            spans: list[tuple[int, int, int]] = []
+            for i, jobs in waiting.items():
+                base = len(batch)
+                spans.append((i, base, len(jobs)))
+                batch += [(_renumbered(job, base), prog) for job, prog in jobs]
+            waiting = {}
+            ran = self._run(batch, on_output) if batch else []
+            for i, first, n in spans:
+                advance(i, ran[first:first + n])
+        return out
 
     # ---- stage 1: the static check ------------------------------------------------------------
     def _check_answers(self, ctx: GradeContext) -> None:
@@ -248,7 +332,7 @@ class Grader:
         ctx.loss_exprs = {v for st in lesson.steps for k, v in st.charts.items() if k == "loss" and isinstance(v, str)}
 
     # ---- stage 2: the shadow run and the learner's run ---------------------------------------------
-    def _shadow_and_learner_runs(self, ctx: GradeContext) -> None:
+    def _shadow_and_learner_runs(self, ctx: GradeContext) -> Runs:
         """The shadow run (when an expression is rewritten) waits on the learner's run, which compares
         its rewritten expressions with the reference's in place, at the calls the shadow run would:
         when all agree and the run ends well, the worker skips the shadow run; it starts as soon as one
@@ -270,10 +354,10 @@ class Grader:
                     jobs[0][0]["after"] = {"job": 1, "seconds": max(0.05, 1.5 * (ctx.ref.wall or 0.0))}
                 jobs.append((lj, lp))
                 ctx.learner_program = lp
-                ran = self._run(jobs, ctx.on_output)
+                ran = yield jobs
                 ctx.learner_run = ran[-1]
             elif jobs:
-                ran = self._run(jobs, ctx.on_output)
+                ran = yield jobs
             else:
                 break
             if not shadowed or not self._judge_shadow(ctx, ran[0], shadowed):
@@ -326,7 +410,7 @@ class Grader:
         ctx.run_diag = diag_status(res, culprit)
 
     # ---- stage 4: isolation runs, and the last checks -----------------------------------------------
-    def _isolation_runs(self, ctx: GradeContext) -> None:
+    def _isolation_runs(self, ctx: GradeContext) -> Runs:
         todo = [n for n in ctx.stmts + ctx.unreached if n not in ctx.results]
         if ctx.suspect is not None and ctx.suspect not in todo:
             todo.append(ctx.suspect)
@@ -343,7 +427,7 @@ class Grader:
                 ctx.set(name, None)
         if iso:
             ctx.stop_if_cancelled()
-            for name, d in self._isolate(ctx, iso).items():
+            for name, d in (yield from self._isolate(ctx, iso)).items():
                 ctx.results[name] = _unjudged(ctx.lesson.blanks[name]) if d is None and name in unjudged else _result(ctx.lesson.blanks[name], d)
         if ctx.suspect is not None and _all_right(ctx.results):
             # Alone, every answer runs: the failure comes from how they meet, and it showed in `suspect`.
@@ -351,33 +435,39 @@ class Grader:
         # Blanks with no answer yet run as the reference in every run, so they neither hide nor excuse a
         # mistake: the checks below look at the answered blanks.
         if _all_right(ctx.results) and ctx.exprs:
-            self._full_shadow(ctx)
-        if _all_right(ctx.results):
-            self._isolate_expressions(ctx)
+            yield from self._last_checks(ctx)
 
-    def _full_shadow(self, ctx: GradeContext) -> None:
-        """Sampling may have skipped the calls where an expression goes wrong: compare them all."""
+    def _last_checks(self, ctx: GradeContext) -> Runs:
+        """The run differs and no blank explains it: two checks of the rewritten expressions, whose runs
+        go in one request. A full shadow run: sampling may have skipped the calls where an expression
+        goes wrong, so it compares them all. And each expression alone in the reference program: an
+        expression can equal the reference's value and still behave differently (`2 * nn.Sequential(...)`
+        repeats the layers but holds the same parameters). What the full shadow run finds comes first;
+        the isolation runs count only when it finds nothing."""
         sp = programs.build(ctx.lesson, answers=ctx.valid, shadow=set(ctx.exprs))
-        (full,) = self._run([(self._job(ctx.lesson, "shadow-full", sp), sp)])
+        suspects = [n for n in ctx.exprs if ctx.rewritten(n)]
+        iso, probes = self._isolation_jobs(ctx, suspects)
+        full, *alone = yield [(self._job(ctx.lesson, "shadow-full", sp), sp)] + iso
         for name in ctx.exprs:
             trace = full.blanks.get(ctx.names.index(name))
             d = from_trace(name, trace, ctx.sizes) if trace is not None else None
             if d is not None:
                 ctx.set(name, d)
+        if _all_right(ctx.results):
+            for name, d in self._judge_isolation(ctx, suspects, probes, iso, alone).items():
+                if d is not None:
+                    ctx.set(name, d)
 
-    def _isolate_expressions(self, ctx: GradeContext) -> None:
-        """An expression can equal the reference's value and still behave differently (`2 * nn.Sequential(...)`
-        repeats the layers but holds the same parameters): when the run differs and no blank explains it,
-        run each rewritten expression blank alone in the reference program."""
-        suspects = [n for n in ctx.exprs if ctx.rewritten(n)]
-        for name, d in self._isolate(ctx, suspects).items():
-            if d is not None:
-                ctx.set(name, d)
-
-    def _isolate(self, ctx: GradeContext, names: list[str]) -> dict[str, Diagnosis | None]:
+    def _isolate(self, ctx: GradeContext, names: list[str]) -> Runs:
         """Isolation runs: the reference program with only one learner blank each, in parallel."""
         if not names:
             return {}
+        jobs, probes = self._isolation_jobs(ctx, names)
+        ran = yield jobs
+        return self._judge_isolation(ctx, names, probes, jobs, ran)
+
+    def _isolation_jobs(self, ctx: GradeContext, names: list[str]) -> tuple[Jobs, list[str]]:
+        """The isolation runs of `names` and, after them, the "without" probes (the blanks they are for)."""
         lesson, valid = ctx.lesson, ctx.valid
         jobs = []
         for name in names:
@@ -391,7 +481,10 @@ class Grader:
         for name in probes:
             p = programs.build(lesson, answers={**valid, name: "pass"}, learner={name})
             jobs.append((self._job(lesson, f"without:{name}", p), p))
-        ran = self._run(jobs)
+        return jobs, probes
+
+    def _judge_isolation(self, ctx: GradeContext, names: list[str], probes: list[str], jobs: Jobs,
+                         ran: list[RunResult]) -> dict[str, Diagnosis | None]:
         without = dict(zip(probes, ran[len(names):]))
         out: dict[str, Diagnosis | None] = {}
         for name, res in zip(names, ran):
@@ -416,6 +509,14 @@ class Grader:
             if n not in report.blanks:
                 report.blanks[n] = _result(ctx.lesson.blanks[n], Diagnosis("wrong_value", f"`{n}` could not be checked."))
         return report
+
+
+def _renumbered(job: dict, base: int) -> dict:
+    """`job` placed `base` jobs into a merged request: the job its "after" names moves with it."""
+    after = job.get("after")
+    if base and isinstance(after, dict) and isinstance(after.get("job"), int):
+        return {**job, "after": {**after, "job": after["job"] + base}}
+    return job
 
 
 def _whole_line(lesson: Lesson, blank: Blank) -> bool:
