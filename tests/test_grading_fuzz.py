@@ -9,7 +9,7 @@ with the session's warm grader (conftest.py).
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tutor.grading import programs
@@ -81,7 +81,7 @@ def test_any_answer_passes_the_static_check_or_gets_a_verdict(lessons, data):
         assert _compiles(prog.source), ({k: answers[k] for k in names}, prog.source)
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=8, deadline=None)
 @given(data=st.data())
 def test_any_answer_gets_a_verdict(grader, lessons, data):
     """End to end, with the runs: every blank gets a verdict, and untouched blanks stay correct."""
