@@ -108,6 +108,67 @@ def chart_specs(lesson: Any) -> list[ChartSpec]:
     return out
 
 
+# ---- a check's charts, kept ------------------------------------------------------------------
+
+RECORD_NUMBERS = 200_000  # numbers of captured values kept per check (both runs); larger values are dropped
+RECORD_TEXT = 64 * 1024  # characters of output and error kept
+
+
+def _spec_exprs(spec: Any) -> list[str]:
+    if isinstance(spec, str):
+        return [spec]
+    if isinstance(spec, Mapping):
+        return [v for v in spec.values() if isinstance(v, str)]
+    return []
+
+
+def run_record(lesson: Any, learner: Mapping[str, Any] | None, reference: Mapping[str, Any] | None,
+               stdout: str = "", error: str | None = None, reason: str | None = None) -> dict[str, Any]:
+    """What a check's charts and output panel draw, as JSON-ready data (the progress store keeps it, so a
+    reopened lesson shows its charts without a run): the values the lesson's charts name, as lists of
+    numbers, at most `RECORD_NUMBERS` in all; the output and error cut to `RECORD_TEXT`."""
+    budget = [RECORD_NUMBERS]
+
+    def keep(captures: Mapping[str, Any] | None) -> dict[str, dict[str, Any]] | None:
+        if not captures:
+            return None
+        out: dict[str, dict[str, Any]] = {}
+        for spec in chart_specs(lesson):
+            for expr in _spec_exprs(spec.spec):
+                arr = _get(captures, spec.step, expr)
+                step = out.setdefault(str(spec.step), {})
+                if arr is None or expr in step or arr.size > budget[0]:
+                    continue
+                budget[0] -= arr.size
+                step[expr] = arr.tolist()
+        return out
+
+    return {"learner": keep(learner), "reference": keep(reference), "stdout": (stdout or "")[-RECORD_TEXT:],
+            "error": error[-RECORD_TEXT:] if isinstance(error, str) else None,
+            "reason": reason if isinstance(reason, str) else None}
+
+
+def restore_run(record: Mapping[str, Any]) -> dict[str, Any]:
+    """`run_record`'s data back as the chart panel's inputs: {"learner", "reference"} captures of float
+    arrays (or None), "stdout", "error", "reason". Anything malformed is left out, never raised."""
+
+    def captures(value: Any) -> dict[str, dict[str, np.ndarray]] | None:
+        if not isinstance(value, Mapping):
+            return None
+        out: dict[str, dict[str, np.ndarray]] = {}
+        for step, values in value.items():
+            if isinstance(values, Mapping):
+                arrays = {str(k): a for k, v in values.items() if (a := as_array(v)) is not None}
+                out[str(step)] = arrays
+        return out or None
+
+    def text(value: Any) -> str | None:
+        return value[:RECORD_TEXT] if isinstance(value, str) else None
+
+    return {"learner": captures(record.get("learner")), "reference": captures(record.get("reference")),
+            "stdout": text(record.get("stdout")) or "", "error": text(record.get("error")), "reason": text(record.get("reason"))}
+
+
 # ---- values ---------------------------------------------------------------------------------
 
 

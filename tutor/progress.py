@@ -58,6 +58,12 @@ CREATE TABLE IF NOT EXISTS lessons (
     reset_id INTEGER NOT NULL DEFAULT 0,
     done_at REAL
 );
+CREATE TABLE IF NOT EXISTS runs (
+    attempt INTEGER PRIMARY KEY,
+    lesson TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_by_lesson ON runs (lesson);
 CREATE TABLE IF NOT EXISTS settings (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -133,7 +139,8 @@ class Store(Protocol):
     """What the app asks of its progress store (checked against ProgressStore in tests/test_seams.py)."""
 
     def record_attempt(self, lesson: str, answers: Mapping[str, str], verdicts: Mapping[str, Mapping[str, Any]], *,
-                       elapsed: float | None = None, state: Mapping[str, Any] | None = None) -> Attempt: ...
+                       elapsed: float | None = None, state: Mapping[str, Any] | None = None,
+                       run: Mapping[str, Any] | None = None) -> Attempt: ...
     def save_answers(self, lesson: str, answers: Mapping[str, str], state: Mapping[str, Any] | None = None) -> None: ...
     def mark_opened(self, lesson: str) -> None: ...
     def reset(self, lesson: str) -> None: ...
@@ -142,6 +149,7 @@ class Store(Protocol):
     def last_lesson(self) -> str | None: ...
     def lesson_state(self, lesson: str) -> LessonState: ...
     def last_attempt(self, lesson: str) -> Attempt | None: ...
+    def last_run(self, lesson: str) -> dict[str, Any] | None: ...
     def progress(self, lesson: str, total: int | None = None) -> LessonProgress: ...
 
 
@@ -204,8 +212,12 @@ class ProgressStore:
         *,
         elapsed: float | None = None,
         state: Mapping[str, Any] | None = None,
+        run: Mapping[str, Any] | None = None,
     ) -> Attempt:
-        """Record one check (committed before returning) and keep its answers as the lesson's last."""
+        """Record one check (committed before returning) and keep its answers as the lesson's last.
+
+        `run`: what the check's charts and output panel drew (tutor.charts.run_record), kept for the
+        lesson's latest check only, so a reopened lesson shows them without checking again."""
         now = self._clock()
         clean = {str(k): {"verdict": v.get("verdict"), "diagnosis": v.get("diagnosis"), "message": v.get("message", "")}
                  for k, v in verdicts.items()}
@@ -220,6 +232,10 @@ class ProgressStore:
                 (lesson, now, _dumps(dict(answers)), _dumps(clean), int(passed), correct, total, elapsed),
             )
             attempt_id = int(cur.lastrowid or 0)
+            self._conn.execute("DELETE FROM runs WHERE lesson = ?", (lesson,))
+            if run is not None:
+                self._conn.execute("INSERT INTO runs (attempt, lesson, data) VALUES (?, ?, ?)",
+                                   (attempt_id, lesson, _dumps(dict(run))))
             self._upsert(lesson, answers=dict(answers), state=state, now=now)
             if passed:
                 self._conn.execute("UPDATE lessons SET done_at = ? WHERE lesson = ? AND done_at IS NULL", (now, lesson))
@@ -323,6 +339,17 @@ class ProgressStore:
     def last_attempt(self, lesson: str) -> Attempt | None:
         found = self.attempts(lesson)
         return found[-1] if found else None
+
+    def last_run(self, lesson: str) -> dict[str, Any] | None:
+        """What the lesson's latest check drew (see `record_attempt`), unless the lesson was reset since."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT data FROM runs WHERE lesson = ? AND attempt > ? ORDER BY attempt DESC LIMIT 1",
+                (lesson, self._reset_id(lesson)),
+            ).fetchone()
+        if row is None:
+            return None
+        return _loads(row[0], {}) or None
 
     def progress(self, lesson: str, total: int | None = None) -> LessonProgress:
         """The lesson's status for the list (`total`: its number of blanks; None: as last checked)."""

@@ -11,7 +11,13 @@ Decisions, written down:
   ready. This process never imports torch; heavy modules (the grader, numpy, charts,
   textual-plotext) are imported after the first paint, when a lesson opens or the sandbox starts.
 - Workers never touch the UI: the warm-up worker posts `GraderReady` / `GraderFailed` and the app
-  sets its state in the handlers; a check waiting for the grader waits on an event set there.
+  sets its state in the handlers; a check waiting for the grader waits on an event set there, and
+  the screen shows what it waits for (`evaluator_warming`: "torch" or "numpy", and for how long).
+- Quitting never waits for the sandbox: drafts are saved, then every evaluator the warm-up made is
+  killed (its process group, from the UI thread, without its lock: `tutor.grading.factory.stoppable`),
+  ready or still importing torch, so the warm-up, reference and check workers, which Textual joins
+  at exit, see their pipe close and end within milliseconds. A grader handed in by the caller (the
+  tests) is not the app's to kill: it is closed in a background thread, as it always was.
 - Progress is opened by the caller (the CLI reports a damaged or newer file before the app starts).
 - Colours: every colour in the styles is a theme variable, so the app follows Textual's themes
   (palette: "Theme"); the theme chosen is remembered in the progress store, and `TUTOR_THEME`
@@ -28,13 +34,14 @@ from __future__ import annotations
 
 import os
 import threading
+import time
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from rich.segment import Segment
 from textual import on, work
 from textual.app import App, SystemCommand
-from textual.binding import Binding
 from textual.color import Color
 from textual.filter import LineFilter
 from textual.message import Message
@@ -103,8 +110,9 @@ class TutorApp(App[None]):
     CSS_PATH = [STYLES / "app.tcss", STYLES / "lessons.tcss", STYLES / "lesson.tcss", STYLES / "dialogs.tcss"]
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
     BINDINGS = [
-        Binding(keys.HELP, "help", "Help", id="help"),
-        Binding(keys.QUIT, "quit", "Quit", id="quit", show=False, priority=True),
+        keys.key(keys.HELP, "help", "Help", id="help", help="this help", title="Help"),
+        # In the palette as Textual's own "Quit".
+        keys.key(keys.QUIT, "quit", "Quit", id="quit", show=False, priority=True, help="quit (your answers are saved)"),
     ]
 
     class LessonsLoaded(Message):
@@ -145,11 +153,24 @@ class TutorApp(App[None]):
         self._warmed: set[str] = set()
         self._initial_theme = theme
         self._ending = threading.Event()
+        self._made: Any = None  # the evaluators the warm-up made (tutor.grading.factory.stoppable)
+        self._warming_since: float | None = None  # time.monotonic() when the warm-up began; None when over
         self._safe_cells = SafeCells()  # one instance: Textual caches filtered lines per filter
+        self.typeahead: list[str] | None = None  # see open_lesson
+        self.notices: list[tuple[str, str]] = []  # (title, message) of the latest notices, oldest first
 
     @property
     def grader_ready(self) -> bool:
         return self.grader is not None
+
+    def evaluator_warming(self) -> tuple[str, float] | None:
+        """What a check now waits for: (what the evaluator loads, "torch" or "numpy"; seconds it has been
+        at it), or None once it is ready or could not start."""
+        since = self._warming_since
+        if since is None or self._grader_event.is_set():
+            return None
+        torch = any(getattr(e, "framework", "") == "torch" for e in self.entries)
+        return ("torch" if torch else "numpy"), max(0.0, time.monotonic() - since)
 
     # ---- start and stop ---------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -164,8 +185,9 @@ class TutorApp(App[None]):
         self.call_after_refresh(self._after_first_paint)
 
     def _after_first_paint(self) -> None:
-        self._load_lessons()
+        self._warming_since = time.monotonic()
         self._start_grader()
+        self._load_lessons()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="lessons")
     def _load_lessons(self) -> None:
@@ -202,13 +224,20 @@ class TutorApp(App[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="evaluator")
     def _start_grader(self) -> None:
-        try:
-            grader = self.grader_factory(self.entries)
-        except Exception as exc:  # the sandbox cannot start here: the app still shows lessons
-            self.post_message(self.GraderFailed(f"the sandbox could not start ({exc}); run `tutor doctor`"))
-            return
+        from tutor.grading.factory import stoppable
+
+        with stoppable() as made:
+            self._made = made
+            if self._ending.is_set():  # quit before this thread ran (`stop_evaluator` may not have seen `made`)
+                return
+            try:
+                grader = self.grader_factory(self.entries)
+            except Exception as exc:  # the sandbox cannot start here: the app still shows lessons
+                if not self._ending.is_set():  # killed by quitting is no failure to report
+                    self.post_message(self.GraderFailed(f"the sandbox could not start ({exc}); run `tutor doctor`"))
+                return
         if self._ending.is_set():
-            close_grader(grader)  # the app ended while the sandbox was starting
+            close_grader(grader)  # the app ended while the sandbox was starting (a made evaluator is killed already)
             return
         self.post_message(self.GraderReady(grader))
 
@@ -248,6 +277,13 @@ class TutorApp(App[None]):
         worker = get_current_worker()
         try:
             grader = self.wait_for_grader(lambda: worker.is_cancelled)
+            # `references` takes the grader's own lock, as `grade` does: a check made while the
+            # evaluator was warming up wakes with this worker and either finds the reference made or
+            # makes it itself, never after a second run of it (`reference` alone would run it twice).
+            reference = getattr(grader, "references", None)
+            if callable(reference):
+                reference([lesson])
+                return
             reference = getattr(grader, "reference", None)
             if callable(reference):
                 reference(lesson)
@@ -255,28 +291,43 @@ class TutorApp(App[None]):
             return  # the check itself reports any problem with the reference
 
     def _save_open_lesson(self) -> None:
-        from tutor.app.screens.lesson import LessonScreen
-
+        # By what a screen does, not its class: importing the lesson screen (numpy, charts) to ask
+        # would make quitting from the list wait for a second.
         for screen in self.screen_stack:
-            if isinstance(screen, LessonScreen):
-                screen.save_draft()
+            save = getattr(screen, "save_draft", None)
+            if callable(save):
+                save()
 
     async def action_quit(self) -> None:
         self._save_open_lesson()
+        self.stop_evaluator()
         self.exit()
 
-    def on_unmount(self) -> None:
+    def stop_evaluator(self) -> None:
+        """The app is ending: kill the evaluators it made, at once, whatever they are doing; workers
+        waiting for the grader give up. Never waits for the sandbox (a few ms at most)."""
         self._ending.set()
+        made = self._made
+        if made is not None:
+            made.kill()
         grader, self.grader = self.grader, None
         if grader is not None:
-            # An evaluator busy with a cancelled check would hold its lock: stop it in the background.
+            # One handed in by the caller: an evaluator busy with a cancelled check would hold its lock,
+            # so it is closed in the background (one the app made is dead already: this is quick).
             threading.Thread(target=close_grader, args=(grader,), daemon=True).start()
+
+    def on_unmount(self) -> None:
+        self.stop_evaluator()  # every other way out (an exit on a lesson problem, ctrl+c) as well
 
     # ---- navigation -------------------------------------------------------------------------
     def open_lesson(self, lesson: Lesson | Entry) -> None:
         """Open a lesson (an entry not parsed yet opens as soon as the lessons are read)."""
         from tutor.app.screens.lesson import LessonScreen
 
+        # Keys typed from now (from the enter key, on the list) until the lesson's first blank has the
+        # focus are kept for it, however fast they come.
+        if self.typeahead is None:
+            self.typeahead = []
         if isinstance(lesson, Entry):
             if lesson.lesson is None:
                 self._pending_open = lesson.id
@@ -285,22 +336,68 @@ class TutorApp(App[None]):
             lesson = lesson.lesson
         self.push_screen(LessonScreen(lesson))
 
+    def take_typeahead(self) -> str:
+        """What was typed between asking for a lesson and its first blank taking the focus."""
+        typed, self.typeahead = "".join(self.typeahead or []), None
+        return typed
+
+    def open_next_lesson(self, current: str) -> None:
+        """From a finished lesson to the next one in the list (the list's cursor follows it)."""
+        from tutor.app.screens.lesson import LessonScreen
+
+        ids = [e.id for e in self.entries]
+        following = self.entries[ids.index(current) + 1] if current in ids and ids.index(current) + 1 < len(ids) else None
+
+        async def go() -> None:
+            if isinstance(self.screen, LessonScreen):
+                await self.pop_screen()  # gone before the next lesson's screen comes
+            if following is None:
+                self.notify("That was the last lesson: well done!", title="All lessons", markup=False)
+                return
+            self.store.mark_opened(following.id)  # the list's cursor follows, now and next time
+            self.open_lesson(following)
+
+        self.run_worker(go(), group="navigate", exclusive=True, exit_on_error=False)
+
     def action_help(self) -> None:
         from tutor.app.screens.help import HelpScreen
 
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 
+    def notify(self, message: str, *, title: str = "", severity: Any = "information", timeout: float | None = None,
+               markup: bool = True) -> None:
+        """A screen with a notice line (the lesson) shows notices there, where they cover neither the
+        code nor the status line; elsewhere they are Textual's toasts. Every notice is also kept in
+        `notices` (title, message). Thread-safe, as Textual's own."""
+        if threading.get_ident() != self._thread_id:
+            self.call_from_thread(self.notify, message, title=title, severity=severity, timeout=timeout, markup=markup)
+            return
+        self.notices.append((title, message))
+        del self.notices[:-50]
+        show = getattr(self.screen, "show_notice", None)
+        if callable(show):
+            show(message, title=title, severity=severity, timeout=timeout or self.NOTIFICATION_TIMEOUT)
+            return
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+
     def get_line_filters(self) -> Sequence[LineFilter]:
         return [*super().get_line_filters(), self._safe_cells]
 
     # ---- the command palette ----------------------------------------------------------------
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        commands = getattr(screen, "palette_commands", None)
-        if callable(commands):
-            for title, help, callback in commands():
+        """The palette: every titled key of the screen (and of its widgets that say so in
+        `palette_sources`), the screen's extra commands, then the app's own."""
+        sources = getattr(screen, "palette_sources", None)
+        for target, bindings in sources() if callable(sources) else [(screen, type(screen).BINDINGS)]:
+            for b in keys.commands(bindings):
+                yield SystemCommand(b.title, keys.palette_help(b), partial(target.run_action, b.action))
+        extras = getattr(screen, "palette_extras", None)
+        if callable(extras):
+            for title, help, callback in extras():
                 yield SystemCommand(title, help, callback)
-        yield SystemCommand("Help", f"Every key of every screen ({keys.HELP})", self.action_help)
+        for b in keys.commands(self.BINDINGS):
+            yield SystemCommand(b.title, keys.palette_help(b), partial(self.run_action, b.action))
         yield from super().get_system_commands(screen)
 
 

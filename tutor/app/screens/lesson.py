@@ -24,21 +24,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import NoBinding
 from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Markdown, ProgressBar, Static, TextArea
+from textual.widgets import Input, Markdown, ProgressBar, Static, TextArea
 from textual.worker import get_current_worker
 
+from tutor import charts
 from tutor.app import keys
 from tutor.app.screens.confirm import ConfirmScreen
 from tutor.app.widgets.charts_panel import ChartsPanel
-from tutor.app.widgets.code import MARKS, BlankSlot, CodeView
+from tutor.app.widgets.code import MARKS, BlankSlot, CodeLines, CodeView
+from tutor.app.widgets.footer import TutorFooter
+from tutor.app.widgets.inline import inline_code
 from tutor.grading.verdicts import Cancelled
 from tutor.lesson.model import Lesson
 
@@ -50,16 +53,26 @@ class LessonScreen(Screen[None]):
     """One lesson, from its introduction to its last blank."""
 
     BINDINGS = [
-        Binding(keys.CHECK, "check", "Check", id="check"),
-        Binding(keys.HINT, "hint", "Hint", id="hint"),
-        Binding(keys.CHARTS, "toggle_charts", "Charts", id="charts"),
-        Binding(keys.REVEAL, "reveal", "Solution", id="reveal", show=False),
-        Binding(keys.RESET, "reset", "Reset", id="reset", show=False),
-        Binding(keys.BACK, "back", "Lessons", id="back"),
+        keys.key(keys.CHECK, "check", "Check", id="check", title="Check answers",
+                 help="check your answers (run the program beside the reference)"),
+        keys.key(keys.HINT, "hint", "Hint", id="hint", title="Hint", help="a hint for this blank; press again for the next one"),
+        keys.key(keys.CHARTS, "toggle_charts", "Charts", id="charts", title="Charts and output",
+                 help="show the charts and your program's output (and back)"),
+        keys.key(keys.NEXT_LESSON, "next_lesson", "Next", id="next-lesson", title="Next lesson",
+                 help="once the lesson is done: open the next one"),
+        keys.key(keys.REVEAL, "reveal", "Solution", id="reveal", show=False, title="Show solution",
+                 help="the reference answer to this blank (after a check; asks first)"),
+        keys.key(keys.RESET, "reset", "Reset", id="reset", show=False, title="Reset lesson",
+                 help="start the lesson over (asks first)"),
+        keys.key(keys.BACK, "back", "Lessons", id="back", title="Back to the lessons",
+                 help="back to the lessons; cancels a running check"),
         # Priority: the focus moves as the key arrives, so keys typed right after it (fast typing, a
-        # terminal sending a burst) land in the next blank, not in the one being left.
-        Binding("tab", "app.focus_next", "Next blank", show=False, priority=True),
-        Binding("shift+tab", "app.focus_previous", "Previous blank", show=False, priority=True),
+        # terminal sending a burst) land in the next blank, not in the one being left. They go round
+        # the blanks only: no other widget of the page takes the focus from them.
+        keys.key("tab", "next_blank", "Next blank", show=False, priority=True, title="Next blank",
+                 help="next / previous blank (round from the last to the first)"),
+        keys.key("shift+tab", "previous_blank", "Previous blank", show=False, priority=True, title="Previous blank",
+                 help="next / previous blank (round from the last to the first)"),
     ]
 
     checking: reactive[bool] = reactive(False)
@@ -103,6 +116,7 @@ class LessonScreen(Screen[None]):
         self.passed = False
         self.notes: list[str] = []
         self._save_timer: Any = None
+        self._notice_timer: Any = None
         self.live_output = ""  # what the program printed so far in the running check
 
     @property
@@ -128,7 +142,7 @@ class LessonScreen(Screen[None]):
                     yield Markdown(self.lesson.intro, classes="prose")
                 if self.lesson.setup.strip():
                     yield Static("Set up before the steps (read-only):", classes="setup-title")
-                    yield Static(self.lesson.setup.rstrip("\n"), classes="setup-code", markup=False)
+                    yield CodeLines([Content(line) for line in self.lesson.setup.rstrip("\n").split("\n")], classes="setup-code")
                 for i, step in enumerate(self.lesson.steps):
                     yield Static(Content.styled(f"Step {i + 1} of {len(self.lesson.steps)}: {step.title}", "bold $accent"),
                                  classes="step-title", id=f"step-{i}")
@@ -136,10 +150,11 @@ class LessonScreen(Screen[None]):
                         yield Markdown(step.prose, classes="prose")
                     yield CodeView(self.lesson, step, saved.answers, blink=blink, id=f"code-{i}")
             yield ChartsPanel(self.lesson, id="side")
+        yield Static("", id="notice")
         with Horizontal(id="status-bar"):
             yield ProgressBar(total=None, show_eta=False, show_percentage=False, id="check-progress")
             yield Static("", id="status")
-        yield Footer()
+        yield TutorFooter()
 
     def on_mount(self) -> None:
         for view in self.query(CodeView):
@@ -151,14 +166,31 @@ class LessonScreen(Screen[None]):
             self.checked_answers = dict(last.answers)
             self.passed = last.passed
         self.query_one("#check-progress").display = False
+        self.query_one("#notice").display = False
         self.refresh_marks()
+        record = self.store.last_run(self.lesson.id) if last is not None else None
+        if record:
+            # The charts and output of the last check, as they were: no run needed to see them again.
+            run = charts.restore_run(record)
+            panel = self.query_one(ChartsPanel)
+            panel.set_runs(run["learner"], run["reference"], run["stdout"], error=run["error"], reason=run["reason"])
+            panel.select("fit" if self.passed else "loss")
+            self.set_class(True, "-has-runs")
         self._summarise(restored=last is not None)
+        self.refresh_bindings()
         self.store.mark_opened(self.lesson.id)
         self.app.warm_reference(self.lesson)  # type: ignore[attr-defined]
-        self.call_after_refresh(self._initial_focus)
+        self._initial_focus()
 
     def _initial_focus(self) -> None:
-        """A lesson never opened starts at the top, to be read; a reopened one at the blank last used."""
+        """A blank has the focus from the start (set in on_mount, before any key queued for the screen
+        is handled), so nothing typed is lost: a reopened lesson's blank last used (scrolled into
+        view), else the first unanswered one, with the page left at its top to be read (typing
+        scrolls the blank into view). What was typed while the lesson opened goes into it."""
+        typed = self.app.take_typeahead()  # type: ignore[attr-defined]
+        if not self.slots:
+            self.query_one("#doc").focus()
+            return
         if self._resume_focus and self.current in self.slots:
             editor = self.slots[self.current].editor
             self.set_focus(editor, scroll_visible=False)
@@ -166,7 +198,70 @@ class LessonScreen(Screen[None]):
             self.call_after_refresh(
                 lambda: self.call_after_refresh(lambda: self.query_one("#doc").scroll_to_center(editor, animate=False)))
         else:
-            self.query_one("#doc").focus()
+            self.current = self.first_unanswered()
+            self.set_focus(self.slots[self.current].editor, scroll_visible=False)
+        if typed:
+            self.type_into_blank(typed)
+
+    def first_unanswered(self) -> str:
+        return next((n for n in self.blank_order if not self.slots[n].value.strip()), self.blank_order[0])
+
+    async def on_key(self, event: events.Key) -> None:
+        """Keys no blank took. A printable one (the focus on the page or the charts panel, or moving)
+        goes to the blank in use, or the first unanswered one. An editing key (home, backspace...)
+        that was on its way to the screen while the focus moved to a blank is that blank's: it runs
+        the blank's binding for it. What is typed is never lost."""
+        if getattr(event, "tutor_in_blank", False) or not self.slots:
+            return  # it went through a blank: the blank's own bindings come next
+        if event.is_printable and event.character:
+            event.stop()
+            event.prevent_default()
+            self.type_into_blank(event.character)
+            return
+        editor = self.focused
+        if getattr(editor, "blank_name", None) is None or editor is None:
+            return
+        try:
+            binding = editor._bindings.get_bindings_for_key(event.key)[0]
+        except NoBinding:
+            return
+        event.stop()
+        event.prevent_default()
+        await editor.run_action(binding.action)
+
+    def type_into_blank(self, text: str) -> None:
+        """Text typed where no blank took it: into the focused blank (a key that reached the screen
+        while the focus was moving), else the blank in use or the first unanswered one."""
+        name = getattr(self.focused, "blank_name", None)
+        if name not in self.slots:
+            name = self.current if self.current in self.slots else self.first_unanswered()
+        if self.show_charts:
+            self.show_charts = False
+        editor = self.slots[name].editor
+        if editor is not self.focused:
+            self.set_focus(editor)
+        if isinstance(editor, TextArea):
+            editor.insert(text)
+        else:
+            editor.insert_text_at_cursor(text)
+
+    # ---- notices ----------------------------------------------------------------------------
+    def show_notice(self, message: str, *, title: str = "", severity: str = "information", timeout: float = 5.0) -> None:
+        """A notice on its own line above the status bar (TutorApp.notify sends them here): it takes
+        its room from the page for `timeout` seconds instead of covering the code or the status."""
+        notice = self.query_one("#notice", Static)
+        head = Content.styled(f"{title}: ", "bold") if title else Content("")
+        notice.update(head + inline_code(message))
+        for level in ("information", "warning", "error"):
+            notice.set_class(severity == level, f"-{level}")
+        notice.display = True
+        if self._notice_timer is not None:
+            self._notice_timer.stop()
+        self._notice_timer = self.set_timer(timeout, self._hide_notice)
+
+    def _hide_notice(self) -> None:
+        self._notice_timer = None
+        self.query_one("#notice", Static).display = False
 
     # ---- answers ----------------------------------------------------------------------------
     def answers(self) -> dict[str, str]:
@@ -189,6 +284,8 @@ class LessonScreen(Screen[None]):
         if name is None:
             return
         self.refresh_marks(only=name)
+        if widget is self.focused:
+            self.query_one("#doc").scroll_to_widget(widget, animate=False)
         if self._save_timer is not None:
             self._save_timer.stop()
         self._save_timer = self.set_timer(1.0, self.save_draft)
@@ -208,6 +305,8 @@ class LessonScreen(Screen[None]):
         lines: list[tuple[str, str]] = []
         result = self.results.get(name)
         auto = None
+        if result and result.get("verdict") == "correct" and self.slots[name].value.strip() == self.checked_answers.get(name, "").strip():
+            return lines  # right: its hints and solution have done their work
         if result and result.get("verdict") != "correct":
             mark = MARKS.get(result.get("verdict", ""), "")
             lines.append(("message", f"{mark} {result.get('message') or 'Not right yet.'}".strip()))
@@ -259,19 +358,18 @@ class LessonScreen(Screen[None]):
             text = Content(f"Read, then fill the {total} blanks: tab goes from one to the next, {keys.display(keys.CHECK)} checks.")
             side = Content("Check your answers (ctrl+r) to see your run beside the reference.")
         elif self.passed and not wrong:
-            text = Content.styled(f"All {total} right: lesson done! {keys.display(keys.CHARTS)} charts · esc lessons", "$text-success")
+            text = Content.styled(f"All {total} right: lesson done! {keys.display(keys.NEXT_LESSON)} next lesson · "
+                                  f"{keys.display(keys.CHARTS)} charts", "$text-success")
             side = Content.styled(f"All {total} blanks right: your run matches the reference.", "$text-success bold")
         else:
+            width = max(20, (self.app.size.width or 80) - 2 - (len("Last time: ") if restored else 0))
+            text = inline_code(status_line(right, total, wrong, width), "$text-warning")
             names = ", ".join(f"`{n}`" for n in wrong[:3]) + (" and more" if len(wrong) > 3 else "")
-            plain = f"{right} of {total} right; not yet: {names}. {keys.display(keys.HINT)} hint · {keys.display(keys.CHARTS)} charts"
-            if len(plain) > 70:
-                plain = f"{right} of {total} right. {keys.display(keys.HINT)} hint · {keys.display(keys.CHARTS)} charts"
-            text = _code_spans(plain, "$text-warning")
-            side = _code_spans(f"{right} of {total} blanks right; not yet: {names}.", "$text-warning")
+            side = inline_code(f"{right} of {total} blanks right; not yet: {names}.", "$text-warning")
         if restored and self.results:
             text = Content("Last time: ") + text
         for note in self.notes:
-            side = side + Content("\n") + _code_spans(note, "$text-warning")
+            side = side + Content("\n") + inline_code(note, "$text-warning")
         self.query_one("#status", Static).update(text)
         self.query_one(ChartsPanel).set_summary(side)
         self._show_score()
@@ -313,10 +411,35 @@ class LessonScreen(Screen[None]):
 
     def watch_checking(self, checking: bool) -> None:
         self.query_one("#check-progress").display = checking
-        if checking:
-            ready = getattr(self.app, "grader_ready", True)
-            what = "Checking your answers" if ready else "Starting the sandbox, then checking"
-            self.query_one("#status", Static).update(Content(f"{what}… esc cancels, {keys.display(keys.CHECK)} starts over."))
+        timer = getattr(self, "_warming_timer", None)
+        if timer is not None:
+            timer.stop()
+            self._warming_timer = None
+        if not checking:
+            return
+        status = self.query_one("#status", Static)
+        warming = getattr(self.app, "evaluator_warming", lambda: None)
+
+        def show() -> None:
+            # A check before the evaluator is ready says what it waits for and for how long, every
+            # half second; once it is ready, "Checking" (unless the run's own lines show already).
+            if not self.checking:
+                return
+            now = warming()
+            if now is not None:
+                what, seconds = now
+                status.update(Content(f"Warming up the evaluator ({what})… {seconds:.0f} s · esc cancels"))
+                return
+            timer = getattr(self, "_warming_timer", None)
+            if timer is not None:
+                timer.stop()
+                self._warming_timer = None
+            if not self.live_output:
+                status.update(Content(f"Checking your answers… esc cancels, {keys.display(keys.CHECK)} starts over."))
+
+        show()
+        if warming() is not None:
+            self._warming_timer = self.set_interval(0.5, show)
 
     def action_cancel_check(self) -> None:
         if not self.checking:
@@ -335,8 +458,13 @@ class LessonScreen(Screen[None]):
             name: {"verdict": r.verdict, "diagnosis": r.diagnosis, "message": r.message, "hint": r.hint}
             for name, r in report.blanks.items()
         }
+        learner = report.learner_run.captures if report.learner_run is not None else None
+        reference = report.reference_run.captures if report.reference_run is not None else None
+        run = getattr(report, "run", None)  # how the learner's run ended (tutor/grading/crash.py)
+        error, reason = getattr(run, "error", None), getattr(run, "reason", None)
+        record = charts.run_record(self.lesson, learner, reference, report.stdout, error, reason)
         self.store.record_attempt(self.lesson.id, message.answers, verdicts, elapsed=getattr(report, "elapsed", None),
-                                  state=self.state())
+                                  state=self.state(), run=record)
         self.attempted = True
         self.checking = False
         was_done = self.passed
@@ -345,15 +473,15 @@ class LessonScreen(Screen[None]):
         self.passed = bool(report.passed) or was_done
         self.notes = list(getattr(report, "notes", []) or [])
         self.refresh_marks()
-        learner = report.learner_run.captures if report.learner_run is not None else None
-        reference = report.reference_run.captures if report.reference_run is not None else None
         panel = self.query_one(ChartsPanel)
-        run = getattr(report, "run", None)  # how the learner's run ended (tutor/grading/crash.py)
-        panel.set_runs(learner, reference, report.stdout, error=getattr(run, "error", None), reason=getattr(run, "reason", None))
+        panel.set_runs(learner, reference, report.stdout, error=error, reason=reason)
         panel.select("fit" if report.passed else "loss")
+        self.set_class(True, "-has-runs")
         self._summarise()
+        self.refresh_bindings()
         if report.passed:
-            self.notify(f"Every blank is right: {self.lesson.title} is done.", title="Lesson done", timeout=6, markup=False)
+            self.notify(f"Every blank is right: {self.lesson.title} is done. {keys.display(keys.NEXT_LESSON)} opens the next lesson.",
+                        title="Lesson done", timeout=6, markup=False)
         wrong = [n for n in self.blank_order if verdicts.get(n, {}).get("verdict") != "correct"]
         if wrong and not self.show_charts:
             # The first wrong blank (or the one being edited, if wrong) in the middle of the page,
@@ -458,29 +586,47 @@ class LessonScreen(Screen[None]):
             slot.set_value("")
         self.refresh_marks()
         self.query_one(ChartsPanel).clear()
+        self.set_class(False, "-has-runs")
         self._summarise()
+        self.refresh_bindings()
         self.store.save_answers(self.lesson.id, {}, self.state())
         if self.blank_order:
             self.slots[self.blank_order[0]].editor.focus()
         self.notify("The lesson starts over.", title="Reset")
 
     # ---- moving around ----------------------------------------------------------------------
-    def _move(self, delta: int) -> None:
+    def _move(self, delta: int, wrap: bool) -> None:
         if not self.blank_order:
             return
         focused = getattr(self.focused, "blank_name", None)
-        i = self.blank_order.index(focused) if focused in self.blank_order else (
-            self.blank_order.index(self.current) if self.current in self.blank_order else -1)
-        j = max(0, min(len(self.blank_order) - 1, i + delta))
+        n = len(self.blank_order)
+        if focused in self.blank_order:
+            j = self.blank_order.index(focused) + delta
+        elif self.current in self.blank_order:
+            j = self.blank_order.index(self.current)  # back to the blank in use first
+        else:
+            j = 0
+        j = j % n if wrap else max(0, min(n - 1, j))
         if self.show_charts:
             self.show_charts = False
         self.set_focus(self.slots[self.blank_order[j]].editor)
 
-    def action_next_blank(self) -> None:
-        self._move(1)
+    def action_next_blank(self, wrap: bool = True) -> None:
+        self._move(1, wrap)
 
-    def action_previous_blank(self) -> None:
-        self._move(-1)
+    def action_previous_blank(self, wrap: bool = True) -> None:
+        self._move(-1, wrap)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "next_lesson":
+            return self.passed  # in the footer once the lesson is done
+        return True
+
+    def action_next_lesson(self) -> None:
+        if not self.passed:
+            return
+        self.save_draft()
+        self.app.open_next_lesson(self.lesson.id)  # type: ignore[attr-defined]
 
     def action_toggle_charts(self) -> None:
         panel = self.query_one(ChartsPanel)
@@ -509,27 +655,24 @@ class LessonScreen(Screen[None]):
         self.workers.cancel_group(self, "check")
 
     # ---- the command palette ----------------------------------------------------------------
-    def palette_commands(self) -> list[tuple[str, str, Any]]:
-        """(title, help, callback) for the app's command palette while this screen is shown."""
-        return [
-            ("Check answers", f"Run your program beside the reference ({keys.display(keys.CHECK)})", self.action_check),
-            ("Hint", f"A hint for the current blank ({keys.display(keys.HINT)})", self.action_hint),
-            ("Charts and output", f"Show or hide the charts and your program's output ({keys.display(keys.CHARTS)})", self.action_toggle_charts),
-            ("Next blank", "Move to the next blank (tab)", self.action_next_blank),
-            ("Previous blank", "Move to the previous blank (shift+tab)", self.action_previous_blank),
-            ("Next chart", "Show the next chart (up/down in the charts panel)", lambda: self.query_one(ChartsPanel).action_chart(1)),
-            ("Next epoch", "Step the epoch-by-epoch fit forward (left/right in the charts panel)", lambda: self.query_one(ChartsPanel).action_epoch(1)),
-            ("Previous epoch", "Step the epoch-by-epoch fit back", lambda: self.query_one(ChartsPanel).action_epoch(-1)),
-            ("Show solution", f"The reference answer to the current blank, after a check ({keys.display(keys.REVEAL)})", self.action_reveal),
-            ("Reset lesson", f"Start this lesson over ({keys.display(keys.RESET)})", self.action_reset),
-            ("Cancel check", "Stop the running check (escape)", self.action_cancel_check),
-            ("Back to the lessons", "The lesson list (escape)", self.action_back),
-        ]
+    def palette_sources(self) -> list[tuple[Any, list[Any]]]:
+        """Whose keys the palette offers while this screen is shown: its own and the charts panel's."""
+        return [(self, list(self.BINDINGS)), (self.query_one(ChartsPanel), list(ChartsPanel.BINDINGS))]
 
+    def palette_extras(self) -> list[tuple[str, str, Any]]:
+        """Commands without a key of their own."""
+        return [("Cancel check", "Stop the running check (escape)", self.action_cancel_check)]
 
-def _code_spans(text: str, style: str) -> Content:
-    parts = []
-    for k, chunk in enumerate(text.split("`")):
-        if chunk:
-            parts.append(Content.styled(chunk, f"{style} bold" if k % 2 else style))
-    return Content("").join(parts)
+def status_line(right: int, total: int, wrong: list[str], width: int) -> str:
+    """"3 of 6 right; not yet: `dw`, `db`. ^g hint · ^o charts", shortened to `width` by dropping the
+    keys, then names (counted instead), never the "not yet" itself."""
+    tail = f" {keys.display(keys.HINT)} hint · {keys.display(keys.CHARTS)} charts"
+    for shown in range(min(len(wrong), 3), 0, -1):
+        names = ", ".join(f"`{n}`" for n in wrong[:shown])
+        rest = len(wrong) - shown
+        more = f" and {rest} more" if rest else ""
+        for end in (tail, ""):
+            line = f"{right} of {total} right; not yet: {names}{more}.{end}"
+            if len(line.replace("`", "")) <= width:
+                return line
+    return f"{right} of {total} right; not yet: `{wrong[0]}`" + (f" +{len(wrong) - 1}" if len(wrong) > 1 else "")

@@ -13,17 +13,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
 from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import Footer, OptionList, Static
+from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from tutor.app import keys
 from tutor.app.screens.confirm import ConfirmScreen
 from tutor.app.catalog import Entry
+from tutor.app.widgets.footer import TutorFooter
 
 STATUS_STYLE = {"done": "$text-success", "started": "$text-warning", "new": "$text-muted"}
 
@@ -48,10 +49,13 @@ class LessonListScreen(Screen[None]):
     """All lessons with their status; enter opens one."""
 
     BINDINGS = [
-        Binding("enter", "open", "Open", id="open"),
-        Binding("r", "reset", "Reset", id="reset-lesson"),
-        Binding("question_mark", "app.help", "Help", id="help-list", show=False),
-        Binding("q", "app.quit", "Quit", id="quit-list"),
+        keys.key("up", "cursor(-1)", show=False, help="choose a lesson"),
+        keys.key("down", "cursor(1)", show=False, help="choose a lesson"),
+        keys.key("enter", "open", "Open", id="open", help="open it where you left off", title="Open lesson"),
+        keys.key("r", "reset", "Reset", id="reset-lesson", help="start the highlighted lesson over (asks first)",
+                 title="Reset lesson"),
+        keys.key("question_mark", "app.help", "Help", id="help-list", show=False, help="this help"),
+        keys.key("q", "app.quit", "Quit", id="quit-list", help="quit"),
     ]
 
     def __init__(self) -> None:
@@ -71,15 +75,26 @@ class LessonListScreen(Screen[None]):
             yield Static(Content.styled("Choose a lesson: up/down, then enter. F1 lists every key.", "$text-muted"), id="lessons-help")
         yield OptionList(id="lessons")
         yield Static("", id="lesson-about")
-        yield Footer()
+        yield TutorFooter()
 
     def on_mount(self) -> None:
         self.refresh_list(initial=True)
 
-    def on_screen_resume(self) -> None:
-        self.refresh_list()
+    def on_key(self, event: events.Key) -> None:
+        """Right after enter, what is typed belongs to the lesson being opened (not to `q` or `r`)."""
+        if event.key == "enter" and self.selected is not None:
+            self.app.typeahead = []  # type: ignore[attr-defined]  # before the lesson opens, as the key arrives
+            return
+        typeahead = getattr(self.app, "typeahead", None)
+        if typeahead is not None and event.is_printable and event.character:
+            typeahead.append(event.character)
+            event.stop()
+            event.prevent_default()
 
-    def _row(self, lesson: Entry) -> Content:
+    def on_screen_resume(self) -> None:
+        self.refresh_list(initial=True)  # the cursor on the lesson last opened (the next one, after ctrl+f)
+
+    def _row(self, lesson: Entry, id_width: int = 0) -> Content:
         p = self.store.progress(lesson.id, lesson.blanks)
         if p.status == "done":
             mark, status = "✓", "done"
@@ -90,21 +105,27 @@ class LessonListScreen(Screen[None]):
         else:
             mark, status = "○", "new"
         style = STATUS_STYLE[p.status]
+        # The id before the title, in a column: a title too long for the line is the part cut short.
         return Content.assemble(
-            (f"{mark} {status:<11}", style), " ", (lesson.title, "bold"), (f"  {lesson.id}", "$text-muted"),
+            (f"{mark} {status:<11}", style), " ", (f"{lesson.id:<{id_width}}  ", "$text-muted"), (lesson.title, "bold"),
         )
 
     def refresh_list(self, initial: bool = False) -> None:
         options = self.query_one("#lessons", OptionList)
         keep = options.highlighted
         options.clear_options()
-        options.add_options([Option(self._row(l), id=l.id) for l in self.lessons])
+        id_width = min(24, max((len(l.id) for l in self.lessons), default=0))
+        options.add_options([Option(self._row(l, id_width), id=l.id) for l in self.lessons])
         if initial or keep is None:
             keep = self._where_left_off()
         if self.lessons:
             options.highlighted = min(keep, len(self.lessons) - 1)
         options.focus()
         self._describe()
+        done = sum(1 for l in self.lessons if self.store.progress(l.id, l.blanks).status == "done")
+        self.query_one("#app-title", Static).update(Content.assemble(
+            ("tutor", "bold $accent"), "  deep learning, one blank at a time · ",
+            (f"{done} of {len(self.lessons)} lessons done", "bold $text-success" if done else "bold")))
 
     def _where_left_off(self) -> int:
         last = self.store.last_lesson()
@@ -165,11 +186,13 @@ class LessonListScreen(Screen[None]):
             answer,
         )
 
-    def palette_commands(self) -> list[tuple[str, str, Any]]:
+    def palette_extras(self) -> list[tuple[str, str, Any]]:
+        """Besides its keys: every lesson by its id."""
         return [
-            ("Open lesson", "Open the highlighted lesson (enter)", self.action_open),
-            ("Reset lesson", "Start the highlighted lesson over (r)", self.action_reset),
-        ] + [
             (f"Open {l.id}", l.title, (lambda l=l: self.app.open_lesson(l)))  # type: ignore[attr-defined]
             for l in self.lessons
         ]
+
+    def action_cursor(self, delta: int) -> None:
+        options = self.query_one("#lessons", OptionList)
+        options.action_cursor_down() if delta > 0 else options.action_cursor_up()

@@ -14,12 +14,12 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.widgets import Static
 
 from tutor import charts
+from tutor.app import keys
 from tutor.app.widgets.plot import ChartPlot
 
 
@@ -27,10 +27,14 @@ class ChartsPanel(Vertical, can_focus=True):
     """Summary of the last check, the charts of both runs, and the learner's output."""
 
     BINDINGS = [
-        Binding("right", "epoch(1)", "Next epoch", id="next-epoch", show=False),
-        Binding("left", "epoch(-1)", "Previous epoch", id="previous-epoch", show=False),
-        Binding("down", "chart(1)", "Next chart", id="next-chart", show=False),
-        Binding("up", "chart(-1)", "Previous chart", id="previous-chart", show=False),
+        keys.key("left", "epoch(-1)", "Previous epoch", id="previous-epoch", show=False, title="Previous epoch",
+                 help="previous / next epoch of the epoch-by-epoch fit"),
+        keys.key("right", "epoch(1)", "Next epoch", id="next-epoch", show=False, title="Next epoch",
+                 help="previous / next epoch of the epoch-by-epoch fit"),
+        keys.key("up", "chart(-1)", "Previous chart", id="previous-chart", show=False, title="Previous chart",
+                 help="previous / next chart"),
+        keys.key("down", "chart(1)", "Next chart", id="next-chart", show=False, title="Next chart",
+                 help="previous / next chart"),
     ]
 
     def __init__(self, lesson: Any, *, id: str | None = None) -> None:
@@ -124,7 +128,11 @@ class ChartsPanel(Vertical, can_focus=True):
         if not self.specs or (self.learner is None and self.reference is None):
             return None
         spec = self.specs[self.index % len(self.specs)]
-        return charts.figure(spec, self.learner, self.reference, epoch=self.epochs.get(spec.key))
+        fig = charts.figure(spec, self.learner, self.reference, epoch=self.epochs.get(spec.key))
+        steps = len(getattr(self.lesson, "steps", []))
+        if steps > 1:  # which step's run this chart draws
+            fig.title = f"Step {spec.step + 1}: {fig.title}"
+        return fig
 
     def _redraw(self) -> None:
         fig = self.current_figure()

@@ -14,16 +14,20 @@ blank what to show (`BlankSlot.show`).
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Any, Iterable
 
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import NoBinding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.highlight import highlight
+from textual.widget import Widget
 from textual.widgets import Input, Static, TextArea
 
+from tutor.app import keys
+from tutor.app.widgets.inline import inline_code
 from tutor.grading.verdicts import MARKS
 from tutor.lesson.model import Blank, Lesson, Step
 from tutor.lesson.template import walk
@@ -96,34 +100,183 @@ def _highlighted(lines: list[list[Part]]) -> list[list[Content]]:
     return out
 
 
+async def run_own_binding(editor: Widget, event: Any) -> bool:
+    """A key a blank binds itself (home, backspace, ctrl+z...) runs now, in the order it was typed.
+
+    Textual runs a widget's non-priority bindings only once the key has bubbled up to the app, a few
+    message hops later; a printable key typed right after it is inserted first (home then `x` typed
+    together wrote `x` at the end). Marks the key as seen by a blank for the lesson screen."""
+    event.tutor_in_blank = True  # the lesson screen leaves keys that came through a blank alone
+    if event.is_printable:
+        return False  # the editor's own handler inserts it
+    try:
+        binding = editor._bindings.get_bindings_for_key(event.key)[0]
+    except NoBinding:
+        return False  # a screen's or the app's key: it bubbles on
+    if binding.priority:
+        return False
+    event.stop()
+    event.prevent_default()
+    await editor.run_action(binding.action)
+    return True
+
+
 class BlankInput(Input):
-    """A one-line blank. up/down move to the previous/next blank; enter moves on."""
+    """A one-line blank. up/down move to the previous/next blank; enter moves on; ctrl+z undoes.
+
+    Undo keeps the blank's earlier texts: a run of typing (keys less than a second apart) is one
+    step, and clearing (ctrl+u, ctrl+k, ctrl+w), cutting or pasting is always a step of its own.
+    """
 
     # Priority, like tab on the lesson screen: keys typed right after one of these go to the blank
     # it moves to, however fast they come.
     BINDINGS = [
-        Binding("enter", "screen.next_blank", "Next blank", show=False, priority=True),
-        Binding("down", "screen.next_blank", "Next blank", show=False, priority=True),
-        Binding("up", "screen.previous_blank", "Previous blank", show=False, priority=True),
+        keys.key("enter", "screen.next_blank(False)", "Next blank", show=False, priority=True,
+                 help="next / previous blank from a one-line blank"),
+        keys.key("down", "screen.next_blank(False)", "Next blank", show=False, priority=True,
+                 help="next / previous blank from a one-line blank"),
+        keys.key("up", "screen.previous_blank(False)", "Previous blank", show=False, priority=True,
+                 help="next / previous blank from a one-line blank"),
+        keys.key(keys.UNDO, "undo", "Undo", show=False, help="undo / redo in a blank (ctrl+u clears, and can be undone)"),
+        keys.key(keys.REDO, "redo", "Redo", show=False, help="undo / redo in a blank (ctrl+u clears, and can be undone)"),
     ]
 
+    UNDO_DEPTH = 200
+    TYPING_PAUSE = 1.0  # seconds between keys that start a new undo step
+
     def __init__(self, blank: Blank, value: str, blink: bool) -> None:
+        self._undo: list[tuple[str, int]] = []
+        self._redo: list[tuple[str, int]] = []
+        self._shown = (value, len(value))  # the text and cursor before the change being made
+        self._last_edit = 0.0
+        self._step_edge = True
+        self._restoring = True  # the value Input's own __init__ sets is no edit
         super().__init__(value=value, placeholder="???", id=f"blank-{blank.name}", classes="blank",
                          select_on_focus=False, compact=True)
+        self._restoring = False
         self.blank_name = blank.name
         self.cursor_blink = blink
 
+    def watch_value(self, value: str) -> None:
+        if self._restoring:
+            return
+        before, self._shown = self._shown, (value, self.cursor_position)
+        if before[0] == value:
+            return
+        now = time.monotonic()
+        if self._step_edge or now - self._last_edit > self.TYPING_PAUSE or not self._undo:
+            self._undo.append(before)
+            del self._undo[:-self.UNDO_DEPTH]
+        self._redo.clear()
+        self._last_edit = now
+        self._step_edge = False
+
+    def _edge(self) -> None:
+        self._step_edge = True
+
+    def action_delete_left_all(self) -> None:
+        self._edge()
+        super().action_delete_left_all()
+        self._edge()
+
+    def action_delete_right_all(self) -> None:
+        self._edge()
+        super().action_delete_right_all()
+        self._edge()
+
+    def action_delete_left_word(self) -> None:
+        self._edge()
+        super().action_delete_left_word()
+        self._edge()
+
+    def action_cut(self) -> None:
+        self._edge()
+        super().action_cut()
+        self._edge()
+
+    # Textual calls each class's `_on_*` handler in turn (this one before Input's): no super() calls.
+    def _on_paste(self, event: Any) -> None:
+        self._edge()  # a paste is an undo step of its own
+        self.call_after_refresh(self._edge)
+
+    async def _on_key(self, event: Any) -> None:
+        await run_own_binding(self, event)
+
+    def _restore(self, state: tuple[str, int]) -> None:
+        self._restoring = True
+        try:
+            self.value = state[0]
+        finally:
+            self._restoring = False
+        self.cursor_position = min(state[1], len(state[0]))
+        self._shown = (self.value, self.cursor_position)
+        self._edge()
+
+    def action_undo(self) -> None:
+        if self._undo:
+            self._redo.append((self.value, self.cursor_position))
+            self._restore(self._undo.pop())
+
+    def action_redo(self) -> None:
+        if self._redo:
+            self._undo.append((self.value, self.cursor_position))
+            self._restore(self._redo.pop())
+
+    def _on_blur(self, event: Any) -> None:
+        # Left with a long answer, the blank shows its start (not the end, where typing stopped).
+        self.call_after_refresh(self._show_start)
+        self._edge()
+
+    def _show_start(self) -> None:
+        if not self.has_focus:
+            self.scroll_to(x=0, animate=False, immediate=True)
+
+
+def _python_highlighting() -> str | None:
+    """"python" where the tree-sitter grammar is installed (a dependency), else plain text."""
+    try:
+        import tree_sitter_python  # noqa: F401
+    except ImportError:
+        return None
+    return "python"
+
 
 class BlockEditor(TextArea):
-    """A multi-line blank (a function body, a few statements), typed without its indentation."""
+    """A multi-line blank (a function body, a few statements), typed without its indentation: a
+    small code editor (Python highlighting, enter keeps the line's indentation, ctrl+z / ctrl+y
+    undo and redo, TextArea's own)."""
+
 
     def __init__(self, blank: Blank, value: str, blink: bool) -> None:
         super().__init__(value, id=f"blank-{blank.name}", classes="blank", tab_behavior="focus",
                          soft_wrap=False, show_line_numbers=False, compact=True,
-                         placeholder=f"??? ({blank.name}: several lines)")
+                         placeholder=f"??? ({blank.name}: several lines)", language=_python_highlighting())
         self.blank_name = blank.name
         self.cursor_blink = blink
         self.styles.height = self.wanted_height(value)
+
+    async def _on_key(self, event: Any) -> None:
+        """enter keeps the line's indentation (one level more after a `:`)."""
+        if await run_own_binding(self, event) or self.read_only or event.key != "enter":
+            return  # TextArea's own handler runs next (Textual calls each class's, unless prevented)
+        event.stop()
+        event.prevent_default()
+        start, end = self.selection
+        row, col = min(start, end)
+        before = self.document[row][:col]
+        indent = before[: len(before) - len(before.lstrip(" "))]
+        more = " " * self.indent_width if before.rstrip().endswith(":") else ""
+        self._replace_via_keyboard("\n" + indent + more, start, end)
+
+    def action_delete_left(self) -> None:
+        """backspace in a line's indentation goes back a whole level."""
+        start, end = self.selection
+        row, col = end
+        before = self.document[row][:col]
+        if start == end and before and not before.strip(" "):
+            self._replace_via_keyboard("", (row, col - ((len(before) - 1) % self.indent_width + 1)), (row, col))
+            return
+        super().action_delete_left()
 
     @staticmethod
     def wanted_height(text: str) -> int:
@@ -131,6 +284,40 @@ class BlockEditor(TextArea):
 
     def _on_text_area_changed(self, event: TextArea.Changed) -> None:
         self.styles.height = self.wanted_height(self.text)
+
+
+class CodeLines(Widget):
+    """Read-only code lines. A line longer than the width wraps under its own indentation, after a dim
+    `↪`, so a wrapped piece never passes for a new line of the program."""
+
+    DEFAULT_CSS = """
+    CodeLines { height: auto; text-wrap: nowrap; }
+    """
+
+    def __init__(self, lines: list[Content], *, classes: str | None = None) -> None:
+        super().__init__(classes=classes)
+        self.lines = lines
+
+    def wrapped(self, width: int) -> list[Content]:
+        out: list[Content] = []
+        for line in self.lines:
+            plain = line.plain
+            if width < 16 or len(plain) <= width:
+                out.append(line)
+                continue
+            indent = min(len(plain) - len(plain.lstrip(" ")) + 2, width // 2)
+            out.append(line[:width])
+            pos, room = width, width - indent - 2
+            while pos < len(plain):
+                out.append(Content(" " * indent) + Content.styled("↪ ", "dim") + line[pos:pos + room])
+                pos += room
+        return out
+
+    def render(self) -> Content:
+        return Content("\n").join(self.wrapped(self.content_region.width or self.size.width))
+
+    def get_content_height(self, container: Any, viewport: Any, width: int) -> int:
+        return max(1, len(self.wrapped(width)))
 
 
 class Mark(Static):
@@ -151,17 +338,9 @@ class BlankNote(Static):
 
 
 def note_content(lines: Iterable[tuple[str, str]]) -> Content:
-    """(kind, text) lines as Content; `code` spans in the grader's sentences are emphasised."""
-    parts: list[Content] = []
+    """(kind, text) lines as Content; `code` spans in the grader's sentences are set as code."""
     style = {"message": "$text-error", "hint": "$text-warning", "solution": "$text-success", "info": "$text-muted"}
-    for kind, text in lines:
-        if parts:
-            parts.append(Content("\n"))
-        base = style.get(kind, "")
-        for k, chunk in enumerate(text.split("`")):
-            if chunk:
-                parts.append(Content.styled(chunk, f"{base} bold" if k % 2 else base))
-    return Content("").join(parts)
+    return Content("\n").join(inline_code(text, style.get(kind, "")) for kind, text in lines)
 
 
 @dataclass
@@ -225,9 +404,9 @@ class CodeView(Vertical):
         pieces = _highlighted(lines)
         plain: list[Content] = []
 
-        def flush() -> Iterable[Static]:
+        def flush() -> Iterable[CodeLines]:
             if plain:
-                yield Static(Content("\n").join(plain), classes="code-lines")
+                yield CodeLines(list(plain), classes="code-lines")
                 plain.clear()
 
         for parts, texts in zip(lines, pieces):
