@@ -326,3 +326,68 @@ def test_snapshot_lesson_done_next_key(snap_compare, tmp_path, size):
 @pytest.mark.parametrize("size", [(60, 20)], ids=lambda s: f"{s[0]}x{s[1]}")
 def test_snapshot_list_narrow(snap_compare, tmp_path, size):
     assert snap_compare(new_app(store_at(tmp_path)), terminal_size=size, run_before=settle)
+
+
+# ---- the lesson in the learner's own editor (F2), and the hand-in from the palette ------------
+
+
+@run_async
+async def test_editor_key_reads_the_answers_back_and_checks(tmp_path, monkeypatch):
+    import contextlib
+    import stat
+    import sys
+
+    script = tmp_path / "fake-editor"
+    # An "editor" that answers `loss` and `dw` in the file it is given, as a learner in vim would.
+    script.write_text(
+        f"#!{sys.executable}\n"
+        "import sys, pathlib\n"
+        "p = pathlib.Path(sys.argv[1])\n"
+        "t = p.read_text()\n"
+        f"t = t.replace('loss = ???', 'loss = {RIGHT['loss']}', 1).replace('dw = ???', 'dw = {RIGHT['dw']}', 1)\n"
+        "p.write_text(t)\n")
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("EDITOR", str(script))
+    monkeypatch.delenv("VISUAL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    grader = FakeGrader()
+    app = new_app(store_at(tmp_path), grader)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.suspend = contextlib.nullcontext  # the headless driver has no terminal to hand over
+        screen = await open_lesson(pilot)
+        await pilot.press(keys.EDITOR)
+        await settle(pilot)
+        assert screen.answers()["loss"] == RIGHT["loss"] and screen.answers()["dw"] == RIGHT["dw"]
+        assert grader.graded and grader.graded[-1]["dw"] == RIGHT["dw"]  # checked on return
+        assert screen.results["loss"]["verdict"] == "correct"
+        assert (tmp_path / "line.py").exists()
+
+
+@run_async
+async def test_editor_key_without_an_editor_says_how_to_set_one(tmp_path, monkeypatch):
+    monkeypatch.delenv("EDITOR", raising=False)
+    monkeypatch.delenv("VISUAL", raising=False)
+    app = new_app(store_at(tmp_path))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_lesson(pilot)
+        await pilot.press(keys.EDITOR)
+        await pilot.pause()
+        assert any("export EDITOR=vim" in message for _t, message in app.notices)
+
+
+@run_async
+async def test_export_from_the_palette_writes_the_hand_in(tmp_path, monkeypatch):
+    import tomllib
+
+    monkeypatch.chdir(tmp_path)
+    app = new_app(store_at(tmp_path))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_lesson(pilot)
+        await paste(pilot, 'np.mean("q\\\\")')
+        await pilot.pause()
+        commands = {c.title: c for c in app.get_system_commands(screen)}
+        commands["Export answers"].callback()
+        await pilot.pause()
+        written = tomllib.loads((tmp_path / "line.toml").read_text())
+        assert written["loss"] == 'np.mean("q\\\\")'
+        assert any(str(tmp_path / "line.toml") in message for _t, message in app.notices)

@@ -1,18 +1,20 @@
-"""`tutor` (the app) and its subcommands: list, show, grade, hint, check, doctor, serve."""
+"""`tutor` (the app) and its subcommands: list, show, grade, hint, check, doctor, serve, export, edit, watch, new, import."""
 
 from __future__ import annotations
 
 import argparse
 import functools
 import json
+import os
 import sys
 import time
-import tomllib
 from pathlib import Path
 from typing import Any, Sequence
 
+from tutor.classroom import submissions
+from tutor.classroom.submissions import file_label as _file_label, short_key as _short
+from tutor.authoring import cli as authoring_cli
 from tutor.lesson import Lesson, LessonError, find_lesson, load_lessons, parse_lesson, read_lessons
-from tutor.lesson.files import RefusedFile, read_limited, toml_shape_problem
 from tutor.grading.verdicts import MARKS
 from tutor.paths import builtin_lessons_dir
 from tutor.safe_text import cleaned_output, one_line
@@ -45,9 +47,16 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print JSON")
     s = sub.add_parser("grade", parents=[common], help="grade answer files (TOML: blank = \"answer\")")
     s.add_argument("lesson", help="lesson id or file name")
-    s.add_argument("--answers", nargs="+", required=True, metavar="FILE", help="one or more answers files")
+    given = s.add_mutually_exclusive_group(required=True)
+    given.add_argument("--answers", nargs="+", metavar="PATH",
+                       help="answers files, program files (*.py) or folders of them (a class)")
+    given.add_argument("--program", nargs="+", metavar="FILE.py",
+                       help="lesson files from `tutor edit`, filled in: graded like answers files (tutor/editor_cli.py)")
     s.add_argument("--json", action="store_true", help="one JSON object per answers file, one per line")
     s.add_argument("--no-hints", action="store_true", help="leave out the hint under each wrong blank")
+    s.add_argument("--csv", metavar="FILE", default=None, help="a class: write the gradebook, one row per file")
+    s.add_argument("--report", metavar="DIR", default=None, help="a class: write a feedback file per file and summary.md")
+    s.add_argument("--jobs", type=int, metavar="N", default=None, help="a class: graders run at once (default: the cores, at most 4)")
     s.add_argument("--require-isolation", action="store_true", help="refuse to run unless every sandbox layer is active")
     s = sub.add_parser("hint", parents=[common], help="the next hint for a blank, or the hint for your answer to it")
     s.add_argument("lesson", help="lesson id or file name")
@@ -65,9 +74,40 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=8000, help="the port to listen on (default: 8000)")
     s.add_argument("--public-url", metavar="URL", default=None,
                    help="the address the browser uses, when it differs (an SSH tunnel to another port, a proxy)")
+    s.add_argument("--base-path", metavar="PATH", default=None,
+                   help="behind a proxy that strips a path (jupyter-server-proxy: /user/NAME/tutor/), that path; "
+                        "the page then names no host")
     s.add_argument("--require-isolation", action="store_true", default=argparse.SUPPRESS,
                    help="refuse to run learner code unless every sandbox layer is active")
+    s = sub.add_parser("edit", parents=[common], help="write a lesson as a Python file and open it in $EDITOR")
+    s.add_argument("lesson", help="lesson id or file name")
+    s.add_argument("--file", metavar="PATH", default=None, help="the file to write (default: ./LESSON-ID.py)")
+    s.add_argument("--force", action="store_true", help="write it again from your saved answers, over any changes in it")
+    s = sub.add_parser("watch", parents=[common], help="check a lesson's Python file on every save (q or ctrl+c ends)")
+    s.add_argument("lesson", help="lesson id or file name")
+    s.add_argument("--file", metavar="PATH", default=None, help="the file to watch (default: ./LESSON-ID.py)")
+    s.add_argument("--require-isolation", action="store_true", help="refuse to run unless every sandbox layer is active")
+    s = sub.add_parser("export", parents=[common], help="write your saved answers to a lesson as a file to hand in")
+    s.add_argument("lesson", nargs="?", default=None, help="lesson id or file name")
+    s.add_argument("-o", "--output", metavar="PATH", default=None, help="the file (default: ./LESSON-ID.toml); with --all, a folder")
+    s.add_argument("--all", action="store_true", help="one file per lesson with saved answers, into the folder -o DIR")
+    authoring_cli.add_parsers(sub, common)  # new, import (tutor/authoring/cli.py)
     return p
+
+
+ISOLATION_ENV = "TUTOR_REQUIRE_ISOLATION"
+
+
+def _isolation_from_env() -> bool:
+    """TUTOR_REQUIRE_ISOLATION=1 is `--require-isolation` for every command and every app a server
+    starts: set once for a whole hub (JupyterHub's Spawner.environment, docs/deploy.md)."""
+    value = os.environ.get(ISOLATION_ENV, "").strip().lower()
+    if value in ("", "0", "false", "no", "off"):
+        return False
+    if value in ("1", "true", "yes", "on"):
+        return True
+    raise UsageError(f"{ISOLATION_ENV}={value[:40]} is neither on nor off: set it to 1 (refuse to run learner code "
+                     "unless every sandbox layer is active) or 0, or unset it")
 
 
 def _lessons_dir(args: argparse.Namespace) -> Path:
@@ -165,7 +205,7 @@ def cmd_show(args: argparse.Namespace) -> int:
             "blanks": [{"name": b.name, "kind": b.kind, "step": b.step + 1, "hints": len(b.hints)} for b in lesson.blanks.values()],
         }))
         return EXIT_OK
-    _out(f"{lesson.id}: {one_line(lesson.title)}  ({lesson.framework}; data: {', '.join(lesson.datasets) or 'none'})")
+    _out(f"{lesson.id}: {one_line(lesson.title)}  ({lesson.framework}; data: {', '.join(lesson.datasets + list(lesson.data)) or 'none'})")
     for s, step in enumerate(lesson.steps, 1):
         _out(f"  step {s}: {one_line(step.title)}")
         for name in step.blanks:
@@ -174,33 +214,14 @@ def cmd_show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-ANSWERS_FILE_LIMIT = 1024 * 1024  # bytes: an answers file holds one short answer a blank
-_ANSWERS_REMEDY = {
-    "special": "give the path of a TOML answers file",
-    "link": "fix the link, or give the answers file's own path",
-    "large": "an answers file holds one short answer per blank; check that this is the right file",
-    "os": "check the path",
-}
-_ONE_PER_LINE = 'write one `blank = "answer"` per line'
-
-
 class AnswersFileError(UsageError):
     """One answers file that cannot be graded: `sentence` says why and what to do; str() adds the file."""
 
-    def __init__(self, path: Path, sentence: str) -> None:
-        super().__init__(f"{_file_label(path)}: {sentence}")
+    def __init__(self, path: Path, sentence: str, line: int | None = None) -> None:
+        super().__init__(f"{_file_label(path)}{f':{line}' if line else ''}: {sentence}")
         self.path = path
         self.sentence = sentence
-
-
-def _file_label(path: Path | str) -> str:
-    """A file's name as a message shows it: on one line, whatever characters it holds."""
-    return one_line(str(path))
-
-
-def _short(key: str, width: int = 40) -> str:
-    """A key from an answers file, cut so that a megabyte of key stays a short message."""
-    return one_line(key if len(key) <= width else key[: width - 3] + "...")
+        self.line = line  # a program file's line (tutor --program)
 
 
 def _print_run(run: Any) -> None:
@@ -214,37 +235,12 @@ def _print_run(run: Any) -> None:
 
 
 def read_answers(path: Path, lesson: Lesson) -> tuple[dict[str, str], list[str]]:
-    """An answers file -> (blank -> text, warnings). Raises AnswersFileError (a UsageError) for a file
-    that cannot be used. It is read as lesson files are (tutor.lesson.files): a regular file only,
-    never blocking, at most ANSWERS_FILE_LIMIT bytes, its TOML looked over before tomllib parses it."""
+    """An answers file -> (blank -> text, warnings), read by tutor.classroom.submissions (its one
+    reader, for a class too). Raises AnswersFileError (a UsageError) for a file that cannot be used."""
     try:
-        raw = read_limited(path, ANSWERS_FILE_LIMIT)
-    except RefusedFile as exc:
-        raise AnswersFileError(path, f"cannot read the answers file: {exc.reason}: {_ANSWERS_REMEDY[exc.kind]}") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise AnswersFileError(path, "the answers file is not UTF-8 text: save it as UTF-8") from None
-    shape = toml_shape_problem(text)
-    if shape is not None:
-        line, col, phrase = shape
-        raise AnswersFileError(path, f"the answers file cannot be read at line {line}, column {col}: {phrase}: {_ONE_PER_LINE}")
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise AnswersFileError(path, f"the answers file is not valid TOML ({exc}): {_ONE_PER_LINE}") from None
-    except (RecursionError, MemoryError, ValueError):
-        raise AnswersFileError(path, f"the answers file is nested too deeply or too large to read: {_ONE_PER_LINE}") from None
-    answers: dict[str, str] = {}
-    warnings: list[str] = []
-    for key, value in data.items():
-        if not isinstance(value, str):
-            raise AnswersFileError(path, f"the answer to `{_short(key)}` is not a string: put it in quotes, e.g. {_short(key)} = \"...\"")
-        if key not in lesson.blanks:
-            warnings.append(f"{_file_label(path)}: `{_short(key)}` is not a blank of {lesson.id} (its blanks: {', '.join(lesson.blanks)}); ignored")
-            continue
-        answers[key] = value
-    return answers, warnings
+        return submissions.read_answers(path, lesson)
+    except submissions.SubmissionError as exc:
+        raise AnswersFileError(path, exc.sentence) from None
 
 
 def _make_grader(lessons: list[Lesson], require_isolation: bool = False):
@@ -258,31 +254,40 @@ def _make_grader(lessons: list[Lesson], require_isolation: bool = False):
     return grader, grader.evaluator
 
 
-def _answers_error(args: argparse.Namespace, path: Path, sentence: str) -> None:
-    """An answers file that was not graded: `tutor: FILE: sentence`, and with --json its own line."""
-    print(f"tutor: {_file_label(path)}: {sentence}", file=sys.stderr)
+def _answers_error(args: argparse.Namespace, path: Path, sentence: str, line: int | None = None) -> None:
+    """An answers file that was not graded: `tutor: FILE[:LINE]: sentence`, and with --json its own line."""
+    print(f"tutor: {_file_label(path)}{f':{line}' if line else ''}: {sentence}", file=sys.stderr)
     if args.json:
-        _out(_json({"answers": str(path), "error": sentence}))
+        _out(_json({"answers": str(path), "error": sentence, **({"line": line} if line else {})}))
         sys.stdout.flush()
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
+    from tutor.classroom.cli import ClassroomError, class_mode, grade_class_command
     from tutor.grading.grader import LessonRunError
 
+    from tutor.editor_cli import check_program_args, read_program_answers
+
     lesson = _find(args, args.lesson)
+    check_program_args(args)
+    if args.answers and class_mode(args):  # folders, program files, --csv, --report, --jobs: tutor/classroom/cli.py
+        try:
+            return grade_class_command(args, lesson, _json)
+        except ClassroomError as exc:
+            raise UsageError(str(exc)) from None
     grader, evaluator = _make_grader([lesson], args.require_isolation)
     status = EXIT_OK
     try:
-        for file in args.answers:
+        for file in args.answers or args.program:
             path = Path(file)
             # One bad file never stops the batch: whatever it holds ends as its own error, in its place.
             try:
-                answers, warnings = read_answers(path, lesson)
+                answers, warnings = read_answers(path, lesson) if args.answers else read_program_answers(path, lesson)
                 for w in warnings:
                     print(f"tutor: {w}", file=sys.stderr)
                 report = grader.grade(lesson, answers)
             except AnswersFileError as exc:
-                _answers_error(args, path, exc.sentence)
+                _answers_error(args, path, exc.sentence, exc.line)
                 status = EXIT_USAGE
                 continue
             except (RecursionError, MemoryError) as exc:  # the grader refuses such answers: a fallback
@@ -399,6 +404,11 @@ def cmd_hint(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _check_file(path: Path) -> int:
+    """`tutor check PATH`, for `tutor import` to run on the lesson it wrote."""
+    return cmd_check(_parser().parse_args(["check", str(path)]))
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from tutor.grading.check import check_lessons
 
@@ -490,9 +500,37 @@ def cmd_app(args: argparse.Namespace) -> int:
         app.run()
     finally:
         store.close()
+    import gc
+
+    gc.freeze()  # the process ends now: its last collections need not walk the app's objects (a quicker quit)
     for problem in app.lesson_problems:
         print(problem, file=sys.stderr)
     return app.return_code or EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """`tutor export`: the learner's hand-in (tutor/classroom/cli.py)."""
+    from tutor.classroom.cli import ClassroomError, check_export_args, export_command
+
+    try:
+        check_export_args(args)
+        return export_command(args, [_find(args, args.lesson)] if args.lesson else _load(args))
+    except ClassroomError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def cmd_edit(args: argparse.Namespace) -> int:
+    """`tutor edit`: the lesson as a Python file in the learner's editor (tutor/editor_cli.py)."""
+    from tutor.editor_cli import cmd_edit as edit
+
+    return edit(args)
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    """`tutor watch`: that file checked on every save (tutor/watch.py)."""
+    from tutor.watch import cmd_watch as watch
+
+    return watch(args)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -504,7 +542,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise UsageError(f"{_lessons_dir(args)} holds no lesson files")
     try:
         serve(args.host, args.port, Path(args.lessons) if args.lessons else None,
-              require_isolation=args.require_isolation, public_url=args.public_url)
+              require_isolation=args.require_isolation, public_url=args.public_url, prefix=args.base_path)
     except ServeError as exc:
         raise UsageError(str(exc)) from None
     return EXIT_OK
@@ -521,9 +559,11 @@ def _main(argv: Sequence[str] | None) -> int:
     args = parser.parse_args(argv)
     commands: dict[str, Any] = {
         "list": cmd_list, "show": cmd_show, "grade": cmd_grade, "hint": cmd_hint, "check": cmd_check, "doctor": cmd_doctor,
-        "serve": cmd_serve,
+        "serve": cmd_serve, "export": cmd_export, "edit": cmd_edit, "watch": cmd_watch,
+        "new": authoring_cli.cmd_new, "import": functools.partial(authoring_cli.cmd_import, check=_check_file),
     }
     try:
+        args.require_isolation = args.require_isolation or _isolation_from_env()
         if args.command is None:
             return cmd_app(args)
         return commands[args.command](args)

@@ -1,4 +1,6 @@
-"""Named datasets -> numpy arrays. Each dataset is a CSV file under datasets/ with a header line."""
+"""Named datasets -> numpy arrays. Each dataset is a CSV file under datasets/ with a header line.
+A lesson's own data files (`data = { NAME = "FILE" }`) are read by the lesson parser; here they join
+the built-in datasets in a job's `data` (`lesson_job_data`)."""
 
 from __future__ import annotations
 
@@ -112,6 +114,30 @@ def job_data(names: list[str], directory: Path | None = None) -> dict[str, dict[
             else:
                 data[var] = {"csv": path, "columns": list(column)}
     return data
+
+
+def lesson_job_data(lesson: Any, directory: Path | None = None) -> dict[str, dict[str, Any]]:
+    """The job's `data` for a lesson: its built-in datasets (`job_data`), and its own data
+    (`data = { NAME = "FILE" }`, read when the lesson was parsed: tutor/lesson/data.py) carried in
+    the job itself as float64 bytes, so that no sandboxed process opens the instructor's file."""
+    data = job_data(lesson.datasets, directory)
+    for name, own in lesson.data.items():
+        if name in data:
+            owner = next(d for d in lesson.datasets if name in get(d).variables)
+            raise DatasetError(
+                f"{lesson.path}:{own.line}: the data name `{name}` is also a variable of the dataset"
+                f" `{owner}`: give your data another name"
+            )
+        data[name] = inline_array(own.array)
+    return data
+
+
+def inline_array(array: np.ndarray) -> dict[str, Any]:
+    """An array as a job's data entry: its float64 values (little-endian, base64) and its shape."""
+    import base64
+
+    values = np.ascontiguousarray(array, dtype="<f8")
+    return {"array": base64.b64encode(values.tobytes()).decode("ascii"), "shape": [int(n) for n in values.shape]}
 
 
 # ---- MNIST, from the learner's own files ---------------------------------------------------------

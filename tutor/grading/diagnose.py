@@ -67,6 +67,9 @@ def nice_factor(k: float) -> tuple[str, float] | None:
 SMALL_FACTORS = (2, 3, 4)  # small integers (and their reciprocals) besides the data sizes
 RATE_NAMES = frozenset({"lr", "learning_rate", "alpha", "eta", "step_size"})  # names of learning rates
 _MATCH = 1e-4  # relative tolerance of a ratio against a factor
+# What rounding alone does to a value computed in another order (`a - (b + c)` as `a - b - c`),
+# relative to its largest magnitude, by precision: a difference this small is the tolerance's fault.
+ROUNDING = {"float64": 1e-9, "float32": 1e-4, "float16": 1e-2, "bfloat16": 1e-2}
 MIN_NUMBERS = 2  # independent non-zero numbers (elements or calls) that must share a ratio to show a factor
 
 
@@ -115,6 +118,18 @@ def _scale_of(pairs: list[tuple[Value, Value, int]]) -> tuple[float, int] | None
     if float(np.max(np.abs(g - k * r))) > tol:
         return None
     return k, _independent(r)
+
+
+def rounding_only(ref: Value, got: Value) -> float | None:
+    """The largest difference of two different numeric values relative to the reference's size, when it
+    is within what rounding does (`ROUNDING`); None when they differ by more, or cannot be compared."""
+    if not (ref.is_numeric and got.is_numeric) or ref.shape != got.shape or not ref.array.size:
+        return None
+    r, g = ref.array, got.array
+    if not (np.all(np.isfinite(r)) and np.all(np.isfinite(g))):
+        return None
+    rel = float(np.max(np.abs(g - r))) / max(float(np.max(np.abs(r))), 1e-300)
+    return rel if 0 < rel <= ROUNDING.get(ref.dtype, ROUNDING["float32"]) else None
 
 
 def _near(a: float, b: float) -> bool:
@@ -176,7 +191,10 @@ def explain_factor(k: float, sizes: list[int], numbers: int = MIN_NUMBERS) -> tu
 
 def scaled_message(name: str, k: float, sizes: list[int], when: str, numbers: int = MIN_NUMBERS) -> Diagnosis | None:
     """`sign_flipped` for k = -1 (from one number too: an exact sign flip is no chance result), `scaled`
-    for a factor `explain_factor` accepts from `numbers` independent numbers, else None (`wrong_value`)."""
+    for a factor `explain_factor` accepts from `numbers` independent numbers, else None (`wrong_value`).
+    A k of 1 is no factor at all (the values differ by rounding, or not in proportion): None."""
+    if abs(k - 1) <= _MATCH:
+        return None
     if abs(k + 1) <= _MATCH:
         return Diagnosis("sign_flipped", f"`{name}` has the right size but the opposite sign{when}.", -1.0)
     found = explain_factor(k, sizes, numbers)
@@ -454,6 +472,12 @@ def _trace_diagnosis(name: str, expr: str, ref: Value, got: Value, is_loss: bool
             return Diagnosis("diverged", f"with your `{name}`, training diverges: `{expr}` becomes infinite or NaN at epoch {bad + 1}.")
         if is_loss and np.all(np.isfinite(g)) and float(np.max(np.abs(g0[-1]))) > 10 * max(float(np.max(np.abs(g0[0]))), 1e-12):
             return Diagnosis("diverged", f"with your `{name}`, training diverges: `{expr}` grows from {_num(float(g0[0].ravel()[0]))} to {_num(float(g0[-1].ravel()[0]))}.")
+    if rounding_only(ref, got) is not None:
+        return Diagnosis(
+            "wrong_value",
+            f"with your `{name}`, `{expr}` matches the reference run up to rounding, but the lesson leaves no room"
+            " for rounding: your answer may well be right; its tolerance is too tight (tell the lesson's author).",
+        )
     d = compare(expr, ref, got, sizes=sizes)
     if d.code == "wrong_value":
         d = Diagnosis("wrong_value", f"with your `{name}`, `{expr}` does not match the reference run.")

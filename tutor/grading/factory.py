@@ -3,22 +3,40 @@ evaluator and numpy are loaded when it is called)."""
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from contextlib import contextmanager
+from typing import Any, Iterable, Iterator
 
 
 def make_grader(lessons: Iterable[Any], *, require_isolation: bool = False, wait: bool = True) -> Any:
     """A Grader over its own evaluator, with numpy and, when any lesson is a torch one, torch loaded.
     With `wait` the evaluator is started here (with `require_isolation`, a missing sandbox layer then
-    raises EvaluatorError with one sentence naming it); otherwise it starts on its first run."""
-    from tutor.grading.grader import Grader
-    from tutor.sandbox import Evaluator, EvaluatorError
+    raises EvaluatorError with one sentence naming it); otherwise it starts on its first run.
+
+    With `wait`, the worker process is started before the grader's own modules are imported, so
+    the worker's imports of numpy and torch (seconds) overlap this process's (a fraction of one)."""
+    from tutor.sandbox import Evaluator
 
     preload = ("numpy", "torch") if any(getattr(l, "framework", "") == "torch" for l in lessons) else ("numpy",)
     evaluator = Evaluator(preload=preload, require_isolation=require_isolation)
-    if wait:
-        try:
+    try:
+        if wait:
+            evaluator.start()  # returns at once: the worker imports and warms up meanwhile
+        from tutor.grading.grader import Grader
+
+        if wait:
             evaluator.start(wait=True)
-        except EvaluatorError:
-            evaluator.close()
-            raise
+    except BaseException:
+        evaluator.close()
+        raise
     return Grader(evaluator)
+
+
+@contextmanager
+def stoppable() -> Iterator[Any]:
+    """Inside it, every evaluator a grader factory makes in this thread is recorded; the handle's
+    `kill()`, called from any thread, stops them at once, ready or still starting, and any made
+    after it as soon as it is made. How the app quits without waiting for the sandbox."""
+    from tutor.sandbox.client import track_evaluators
+
+    with track_evaluators() as tracked:
+        yield tracked

@@ -4,6 +4,7 @@ sizes of the data its charts draw, the expressions its charts need captured."""
 from __future__ import annotations
 
 import ast
+from pathlib import Path
 from typing import Any
 
 from tutor.grading.diagnose import RATE_NAMES
@@ -78,3 +79,34 @@ def _chart_exprs(value: Any) -> list[str]:
     if isinstance(value, dict):
         return [v for k, v in value.items() if isinstance(v, str) and k not in ("title", "kind", "scale")]
     return []
+
+
+def header_line(lesson: Lesson, key: str) -> int:
+    """The file line of `key` in the lesson's header (1 when the file cannot be read again)."""
+    from tutor.lesson.header import lesson_lines, read_lesson_text, split_header
+    from tutor.lesson.toml_section import find_line
+
+    text, _ = read_lesson_text(Path(lesson.path))
+    split = split_header(lesson_lines(text)) if text is not None else None
+    if split is None or split.lines is None:
+        return 1
+    return find_line(split.lines, 2, (), key)
+
+
+def dataset_problem(lesson: Lesson, message: str) -> str:
+    """A dataset that cannot be given to the program, as a lesson problem at its header line."""
+    where = str(lesson.path)
+    if message.startswith(where + ":"):
+        return message  # already placed (an instructor's own data file)
+    return f"{where}:{header_line(lesson, 'datasets')}: {message}"
+
+
+def conventions(lesson: Lesson) -> list[dict[str, str]]:
+    """The answers of the `judge = "run"` blanks in each convention the lesson knows: the reference's
+    first, then one per place k of their `accept` lists (a blank without a k-th entry keeps its
+    reference answer there)."""
+    run = [b for b in lesson.blanks.values() if b.judge == "run"]
+    out = [{b.name: b.answer for b in run}]
+    for k in range(max((len(b.accept) for b in run), default=0)):
+        out.append({b.name: b.accept[k] if k < len(b.accept) else b.answer for b in run})
+    return out

@@ -25,7 +25,7 @@ from typing import Any, Callable, Generator
 from tutor import datasets
 from tutor.grading import programs
 from tutor.grading.diagnose import Diagnosis, Sizes, compare_runs, from_error, from_trace
-from tutor.grading.facts import _chart_data_sizes, _chart_exprs, learning_rates
+from tutor.grading.facts import _chart_data_sizes, _chart_exprs, conventions, dataset_problem, learning_rates
 from tutor.grading.report import (  # noqa: F401 - re-exported: the grader's results are imported from here
     BlankResult, Cancelled, GradeReport, _all_right, _result, _unjudged, gives_away, verdict_hint,
 )
@@ -131,7 +131,7 @@ class Grader:
             "source": prog.source,
             "filename": f"<{lesson.id}>",
             "names": list(lesson.names),
-            "data": datasets.job_data(lesson.datasets, self.datasets_dir),
+            "data": datasets.lesson_job_data(lesson, self.datasets_dir),
             "seed": lesson.seed,
             "timeout": float(lesson.timeout),
             "captures": captures,
@@ -173,6 +173,7 @@ class Grader:
             if name not in self._sizes:
                 self._sizes[name] = sorted({len(v) for v in datasets.load(name, self.datasets_dir).values()})
             out.update(self._sizes[name])
+        out.update(len(own.array) for own in lesson.data.values())  # the instructor's own data: its rows
         ref = self._refs.get(key)
         if ref is not None:
             out.update(_chart_data_sizes(lesson, ref))
@@ -189,7 +190,7 @@ class Grader:
         if problem is not None:
             raise LessonRunError(problem)
         prog = programs.build(lesson)
-        (res,) = self._run([(self._job(lesson, "reference", prog), prog)])
+        (res,) = self._run([(self._reference_job(lesson, prog), prog)])
         if res.status != "ok":
             raise LessonRunError(self._reference_problem(lesson, prog, res))
         self._refs[key] = res
@@ -203,18 +204,28 @@ class Grader:
             todo = []
             for lesson in lessons:
                 key = (lesson.id, str(lesson.path))
-                if key in self._refs or key in self._ref_problems or any(key == k for k, _, _ in todo):
+                if key in self._refs or key in self._ref_problems or any(key == k for k, *_ in todo):
                     continue
                 try:
-                    todo.append((key, lesson, programs.build(lesson)))
+                    prog = programs.build(lesson)
+                    todo.append((key, lesson, prog, self._reference_job(lesson, prog)))
+                except LessonRunError as exc:
+                    self._ref_problems[key] = str(exc)
                 except Exception:  # noqa: BLE001 - `reference` meets it again, in its turn
                     continue
-            ran = self._run([(self._job(lesson, "reference", prog), prog) for _, lesson, prog in todo])
-            for (key, lesson, prog), res in zip(todo, ran):
+            ran = self._run([(job, prog) for _, _, prog, job in todo])
+            for (key, lesson, prog, _), res in zip(todo, ran):
                 if res.status == "ok":
                     self._refs[key] = res
                 else:
                     self._ref_problems[key] = self._reference_problem(lesson, prog, res)
+
+    def _reference_job(self, lesson: Lesson, prog: programs.Program) -> dict:
+        """The reference run's job; a dataset that is unknown or cannot be read is the lesson's problem."""
+        try:
+            return self._job(lesson, "reference", prog)
+        except datasets.DatasetError as exc:
+            raise LessonRunError(dataset_problem(lesson, str(exc))) from None
 
     def _reference_problem(self, lesson: Lesson, prog: programs.Program, res: RunResult) -> str:
         line = None
@@ -322,12 +333,16 @@ class Grader:
         # An expression written exactly as the reference (spacing and comments aside) evaluates to the
         # reference's value in any state: it is right without a shadow comparison, and with every
         # expression so written no shadow run is made at all (the learner's run still is).
+        # A rewritten expression with `judge = "run"` is judged as a statement is: by the learner's run,
+        # then (when the run differs) by isolation runs, never value by value beside the reference's.
         for n in ctx.valid:
             if lesson.blanks[n].kind == "expression":
-                if ctx.rewritten(n):
-                    ctx.exprs.append(n)
-                else:
+                if not ctx.rewritten(n):
                     ctx.set(n, None)
+                elif lesson.blanks[n].judge == "run":
+                    ctx.stmts.append(n)
+                else:
+                    ctx.exprs.append(n)
         ctx.tolerances = {c.expr: (c.rtol, c.atol) for st in lesson.steps for c in st.compare}
         ctx.loss_exprs = {v for st in lesson.steps for k, v in st.charts.items() if k == "loss" and isinstance(v, str)}
 
@@ -463,8 +478,50 @@ class Grader:
         if not names:
             return {}
         jobs, probes = self._isolation_jobs(ctx, names)
+        # Blanks judged by the run (`judge = "run"`) may follow another convention than the reference's
+        # together (momentum as `v = mu * v - lr * g` with `w = w + v`): alone, each would fail. They
+        # are also run together; if the run then matches the reference's, they are right as a whole.
+        group = [n for n in names if ctx.lesson.blanks[n].judge == "run"]
+        if len(group) > 1:
+            p = programs.build(ctx.lesson, answers=ctx.valid, learner=set(group))
+            jobs = jobs + [(self._job(ctx.lesson, "together", p), p)]
         ran = yield jobs
+        if len(group) > 1:
+            together, ran, jobs = ran[-1], ran[:-1], jobs[:-1]
+            out = self._judge_isolation(ctx, names, probes, jobs, ran)
+            if self._matches(ctx, together):
+                out.update({n: None for n in group})
+            elif len(conventions(ctx.lesson)) > 1:
+                out.update((yield from self._by_convention(ctx)))
+            return out
         return self._judge_isolation(ctx, names, probes, jobs, ran)
+
+    def _matches(self, ctx: GradeContext, res: RunResult) -> bool:
+        return res.status == "ok" and compare_runs("", ctx.ref.captures, res.captures, ctx.tolerances,
+                                                   loss_exprs=set(), sizes=[]) is None
+
+    def _by_convention(self, ctx: GradeContext) -> Runs:
+        """The `judge = "run"` answers judged against each convention the lesson knows (the reference's,
+        and each place of the `accept` lists): an answer is right in a convention when the program of
+        that convention, with this one answer of the learner's, reproduces the reference run. The
+        convention that makes most answers right is the learner's; the others' answers are wrong in it."""
+        lesson = ctx.lesson
+        mine = [n for n in ctx.valid if lesson.blanks[n].judge == "run"]
+        plans, jobs = [], []
+        for k, conv in enumerate(conventions(lesson)):
+            for n in mine:
+                if normalize(ctx.valid[n]) != normalize(conv[n]):
+                    p = programs.build(lesson, answers={**conv, n: ctx.valid[n]}, learner={*conv, n})
+                    plans.append((k, n))
+                    jobs.append((self._job(lesson, f"convention:{k}:{n}", p), p))
+        ran = yield jobs
+        wrong: dict[int, dict[str, Diagnosis | None]] = {k: {} for k in range(len(conventions(lesson)))}
+        for (k, n), res in zip(plans, ran):
+            if not self._matches(ctx, res):
+                wrong[k][n] = diag_status(res, n) if res.status != "ok" else compare_runs(
+                    n, ctx.ref.captures, res.captures, ctx.tolerances, loss_exprs=ctx.loss_exprs, sizes=ctx.sizes)
+        best = min(wrong, key=lambda k: (len(wrong[k]), k))
+        return {n: wrong[best].get(n) for n in mine}
 
     def _isolation_jobs(self, ctx: GradeContext, names: list[str]) -> tuple[Jobs, list[str]]:
         """The isolation runs of `names` and, after them, the "without" probes (the blanks they are for)."""
@@ -508,6 +565,8 @@ class Grader:
         for n in ctx.names:
             if n not in report.blanks:
                 report.blanks[n] = _result(ctx.lesson.blanks[n], Diagnosis("wrong_value", f"`{n}` could not be checked."))
+        for n, result in report.blanks.items():  # every way a result is made (static.py, _result) gets them here
+            result.points = ctx.lesson.blanks[n].points
         return report
 
 

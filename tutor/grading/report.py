@@ -27,6 +27,7 @@ class BlankResult:
     call: int | None = None
     line: int | None = None  # 1-based line within the answer, for syntax errors
     col: int | None = None  # 1-based column within the answer, for syntax errors
+    points: float = 1  # what a right answer to the blank scores (the lesson's `points`, set by the grader)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"verdict": self.verdict, "diagnosis": self.diagnosis, "message": self.message}
@@ -55,6 +56,15 @@ class GradeReport:
         return bool(self.blanks) and all(b.verdict == "correct" for b in self.blanks.values())
 
     @property
+    def score(self) -> float:
+        """The points of the blanks answered right; a wrong, missing, unjudged or error blank scores 0."""
+        return tidy_points(sum(b.points for b in self.blanks.values() if b.verdict == "correct"))
+
+    @property
+    def max_score(self) -> float:
+        return tidy_points(sum(b.points for b in self.blanks.values()))
+
+    @property
     def stdout(self) -> str:
         return self.learner_run.stdout if self.learner_run else ""
 
@@ -74,12 +84,20 @@ class GradeReport:
         if answers_path is not None:
             out["answers"] = answers_path
         out["passed"] = self.passed
+        out["score"] = self.score
+        out["max_score"] = self.max_score
         out["blanks"] = {name: b.to_json() for name, b in self.blanks.items()}
         out["run"] = self.run.to_json()
         out["sandbox"] = {"layers": list(self.layers)}
         if self.notes:
             out["notes"] = list(self.notes)
         return out
+
+
+def tidy_points(value: float) -> float:
+    """A sum of points as a person writes it: 3, not 3.0; 0.3, not 0.30000000000000004."""
+    value = round(float(value), 6)
+    return int(value) if value.is_integer() else value
 
 
 def _result(blank: Blank, diag: Diagnosis | None) -> BlankResult:

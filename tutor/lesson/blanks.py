@@ -4,8 +4,10 @@ Places here are 0-based (code line, code column) in the step's code; the parser 
 
 Decisions:
 
-- `{{name:` always opens a blank, even inside a string literal. Any other `{{` (an f-string's
-  escaped brace, a set holding a dict) is plain code.
+- `{{name:` always opens a blank, even inside a string literal. `{{` then a few characters that
+  are not a name and a `:` (`{{d-Z: ...}}`, `{{: ...}}`) is a blank with a wrong name, reported (as
+  code it would be a set holding a dict, which never runs). Any other `{{` (an f-string's escaped
+  brace, a set holding a set) is plain code.
 - Braces are counted inside an answer to find its closing `}}`, without looking at string literals:
   braces inside an answer, strings included, must balance.
 - A one-line blank's kind comes from the step's reference program with a placeholder name in the
@@ -34,6 +36,9 @@ from .pycode import PARSE_FAILURES, is_expression, parse_quiet
 from .template import render
 
 OPEN_RE = re.compile(r"\{\{[ \t]*([A-Za-z_][A-Za-z0-9_]*)[ \t]*:")
+# `{{` then a short run up to a `:` that is not a name (`{{d-Z:`, `{{2x:`, `{{: ...`): a blank whose name
+# is wrong. As Python it would be a set holding a dict, which can never run (a dict is unhashable).
+_BAD_OPEN_RE = re.compile(r"\{\{[ \t]*([^{}:\n]{0,40}?)[ \t]*:(?!:)")
 _PLACEHOLDER = "__tutor_blank__"
 
 # Records a problem at a 0-based (code line, code column) of the step's code.
@@ -110,6 +115,7 @@ class _Scanner:
                 break
             opening = OPEN_RE.match(code, j)
             if not opening:
+                self.bad_name(j)
                 pos = j + 1
                 continue
             line_end = code.find("\n", j)
@@ -121,6 +127,23 @@ class _Scanner:
         if len(code) > self.text_from:
             self.scan.segments.append(Segment(text=code[self.text_from :]))
         return self.scan
+
+    def bad_name(self, j: int) -> None:
+        """A `{{` at `j` that opens a blank with a name that is not one."""
+        bad = _BAD_OPEN_RE.match(self.code, j)
+        if bad is None or (j > 0 and self.code[j - 1] == "{"):
+            return
+        line, col = self.place(j)
+        name = bad.group(1).strip()
+        if not name:
+            self.problem(line, col, "this blank has no name: write it like {{loss: answer}}, its name before the colon")
+            return
+        self.problem(
+            line,
+            col,
+            f"`{name}` is not a blank name: a name has only letters, digits and _ and does not start with a"
+            " digit, like {{" + re.sub(r"\W", "_", name if not name[0].isdigit() else "_" + name) + ": ...}}",
+        )
 
     def inline(self, opening: re.Match[str], line_end: int) -> int:
         """A one-line blank: add it and return where the scan goes on."""

@@ -1,10 +1,10 @@
 """A step's ```toml check block: what to compare after the step, which charts to draw, and each
-blank's hints and tolerances, checked and stored in the step and its blanks.
+blank's hints, tolerances and points, checked and stored in the step and its blanks.
 
-Decisions: tolerances (`rtol`, `atol`) are numbers of 0 or more; a compared name is a Python
-expression (a dotted one in quotes); a hint for a diagnosis is keyed by one of `DIAGNOSIS_CODES`,
-the codes the grader gives (tutor/grading/diagnose.py imports this list); settings for a blank of
-another step name that step.
+Decisions: tolerances (`rtol`, `atol`) and `points` (what a right answer scores, 1 unless set) are
+numbers of 0 or more; a compared name is a Python expression (a dotted one in quotes); a hint for
+a diagnosis is keyed by one of `DIAGNOSIS_CODES`, the codes the grader gives
+(tutor/grading/diagnose.py imports this list); settings for a blank of another step name that step.
 """
 
 from __future__ import annotations
@@ -181,6 +181,7 @@ class _CheckBlock:
                     ' fit = { x = "X", y = "y", line = "y_pred" }',
                 )
         self.step.charts = dict(value)
+        self.step.chart_lines = {name: self.at(("charts",), name) for name in value}
 
     def blank_settings(self, name: str, spec: Any) -> None:
         what, step = self.what, self.step
@@ -204,7 +205,11 @@ class _CheckBlock:
     def blank_setting(self, blank: Blank | None, name: str, key: str, value: Any) -> None:
         what = self.what
         key_line = self.at(("blanks", name), key)
-        if key == "hints":
+        if blank is not None:
+            blank.setting_lines[key] = key_line
+        if key in ("accept", "judge"):
+            self.answer_setting(blank, name, key, value, key_line)
+        elif key == "hints":
             if isinstance(value, list) and all(isinstance(h, str) and h.strip() for h in value):
                 if blank is not None:
                     blank.hints = list(value)
@@ -226,6 +231,17 @@ class _CheckBlock:
                     f"{what} gives blank `{name}` {key} = {show(value)}: {key} must be a number,"
                     f" 0 or more, like {key} = 1e-4",
                 )
+        elif key == "points":
+            if is_number(value) and value >= 0:
+                if blank is not None:
+                    blank.points = value
+            else:
+                self.report(
+                    key_line,
+                    1,
+                    f"{what} gives blank `{name}` points = {show(value)}: points must be a number,"
+                    " 0 or more, like points = 2 (a right answer scores them; the default is 1)",
+                )
         elif key in DIAGNOSIS_CODES:
             if isinstance(value, str) and value.strip():
                 if blank is not None:
@@ -241,6 +257,30 @@ class _CheckBlock:
             self.report(
                 key_line,
                 1,
-                f"{what} gives blank `{name}` an unknown setting `{key}`: use hints, rtol, atol,"
+                f"{what} gives blank `{name}` an unknown setting `{key}`: use hints, rtol, atol, points, accept, judge,"
                 f" or a hint for one of the diagnoses {', '.join(sorted(DIAGNOSIS_CODES))}",
+            )
+
+    def answer_setting(self, blank: Blank | None, name: str, key: str, value: Any, key_line: int) -> None:
+        """`accept` (other right answers, each checked by `tutor check`) and `judge` ("value" or "run")."""
+        if key == "accept":
+            if isinstance(value, list) and all(isinstance(a, str) and a.strip() for a in value):
+                if blank is not None:
+                    blank.accept = [a.strip("\n") for a in value]
+            else:
+                self.report(
+                    key_line,
+                    1,
+                    f"{self.what}: the accepted answers of blank `{name}` must be a list of answers in quotes,"
+                    ' like accept = ["np.square(y - y_pred).mean()"]',
+                )
+        elif value in ("value", "run"):
+            if blank is not None:
+                blank.judge = value
+        else:
+            self.report(
+                key_line,
+                1,
+                f"{self.what} gives blank `{name}` judge = {show(value)}: write judge = \"run\" to judge it only by"
+                ' the run\'s compared values, or judge = "value" (the default) to compare it call by call',
             )

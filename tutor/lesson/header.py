@@ -11,7 +11,8 @@ Decisions:
 - Line endings `\\r\\n` and `\\r` count as `\\n`, and a leading byte-order mark is ignored.
 - The header is the TOML between a first line `+++` and the next line `+++`. Its keys are
   `HEADER_KEYS`; `seed` is a whole number from 0 to 2**32 - 1 (what numpy accepts), `timeout` a
-  number of seconds above 0.
+  number of seconds above 0. `data` is a table of NAME = "FILE" (an instructor's own data: the
+  names and paths are checked here, the files read by the parser through data.py).
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ from pathlib import Path
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from .data import name_problem, path_problem
 from .files import LESSON_FILE_LIMIT, RefusedFile, read_limited
 from .model import FRAMEWORK_NAMES, Report
 from .toml_section import find_line, is_number, load_toml, show
 
-HEADER_KEYS: tuple[str, ...] = ("id", "title", "framework", "datasets", "timeout", "seed")
+HEADER_KEYS: tuple[str, ...] = ("id", "title", "framework", "datasets", "timeout", "seed", "data")
 
 _ID_RE = re.compile(r"[a-z0-9][a-z0-9-]*")
 _SEED_MAX = 2**32 - 1
@@ -114,6 +116,8 @@ def check_header(data: dict[str, Any], lines: list[str], report: Report) -> tupl
     ok = True
 
     def line_of(key: str) -> int:
+        if key.startswith("data."):  # an entry of `data`: its own line, in a [data] table or inline
+            return data_line(lines, key[len("data."):])
         return find_line(lines, 2, (), key)
 
     def bad(key: str, message: str) -> None:
@@ -153,6 +157,7 @@ def check_header(data: dict[str, Any], lines: list[str], report: Report) -> tupl
         out["title"] = value.strip() if isinstance(value, str) else value
     for key, check in _SETTINGS:
         out[key] = check(data, bad)
+    out["data"] = _data(data, bad) if "data" in data else {}
     return (out if ok else None), id_line
 
 
@@ -198,6 +203,35 @@ def _seed(data: dict[str, Any], bad: _Bad) -> Any:
             f" {_SEED_MAX}, like seed = 0",
         )
     return seed
+
+
+def data_line(lines: list[str], name: str) -> int:
+    """The file line of NAME in the header's `data` (inline or a [data] table); `lines` start at line 2."""
+    return find_line(lines, 2, ("data",), name)
+
+
+def _data(data: dict[str, Any], bad: _Bad) -> dict[str, str]:
+    """`data = { NAME = "FILE" }` as written (tutor/lesson/data.py reads the files): NAME -> FILE for
+    the entries that may be read."""
+    table = data.get("data", {})
+    if not isinstance(table, dict) or not table:
+        bad("data", f'data = {show(table)} is not a table of names and files: write it like data = {{ iris = "iris.csv" }}')
+        return {}
+    out: dict[str, str] = {}
+    for name, file in table.items():
+        if not isinstance(file, str):
+            bad(f"data.{name}", f'`{name}` in data is {show(file)}, not a file name: write it like {name} = "{name}.csv"')
+            continue
+        why = name_problem(name)
+        if why is not None:
+            bad(f"data.{name}", f"the data name `{name}` {why}: give the data another name, like `iris`")
+            continue
+        why = path_problem(file)
+        if why is not None:
+            bad(f"data.{name}", f"the data file {file!r} for `{name}` {why}")
+            continue
+        out[name] = file
+    return out
 
 
 # The settings that have a default, checked in this order (the order their problems are reported in).

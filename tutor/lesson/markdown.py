@@ -10,6 +10,9 @@ Decisions:
   `toml WORD` is reported as a likely typo; any other fence (```text, ~~~) stays in the prose.
 - Several ```python blocks of one step are one program, in order; one setup block, before the
   first step; at most one check block per step.
+- A blank (`{{name:`) outside a fence (in a paragraph, a heading, a list, the introduction) is a
+  problem: the learner would read its answer. One inside another fence (```text) is left alone: an
+  author may show the format itself.
 
 Decision (markdown-it-py, which Textual brings, was tried and not used): it reads CommonMark, and
 a lesson file is not read as CommonMark here. It makes a step of a setext heading (`Intro` over
@@ -24,6 +27,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from .blanks import OPEN_RE
 from .model import Report
 
 _FENCE_OPEN_RE = re.compile(r"( {0,3})(`{3,}|~{3,})(.*)")
@@ -113,6 +117,7 @@ class _Scanner:
                 if fence.kind == "other":
                     self.prose(line)
                 continue
+            self.no_blank(line, number)
             if line.startswith("## "):
                 self.body.steps.append(StepDraft(title=line[3:].strip(), line=number))
                 self.removed = False
@@ -129,6 +134,17 @@ class _Scanner:
             self.body.swallowed = True
             if self.body.steps:
                 self.body.steps[-1].unclosed = True
+
+    def no_blank(self, line: str, number: int) -> None:
+        """A blank belongs in a program: written in prose (a paragraph, a heading, a list, the
+        introduction), the learner would see `{{name: answer}}`, its answer included."""
+        for m in OPEN_RE.finditer(line):
+            self.report(
+                number,
+                m.start() + 1,
+                f"the blank `{m.group(1)}` is written in the prose, where the learner would see it with its"
+                " answer: blanks go inside a step's ```python block; in prose, write the text without {{",
+            )
 
     def fence_line(self, fence: Fence, line: str, number: int) -> bool:
         """Take one line inside an open fence; True when it closes the fence."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Any, Callable, Literal
 
 BlankKind = Literal["expression", "statement", "block"]
 
@@ -74,6 +74,14 @@ class Blank:
     diagnosis_hints: dict[str, str] = field(default_factory=dict)
     rtol: float | None = None
     atol: float | None = None
+    # Other right answers the author knows (`accept = [...]`): `tutor check` makes sure each is accepted.
+    accept: list[str] = field(default_factory=list)
+    # "value": compared call by call with the reference (expressions) or judged by isolation runs;
+    # "run": judged only by the learner run's compared values (for blanks with more than one right convention).
+    judge: str = "value"
+    # File line of each of its settings in the check block (`rtol`, `accept`, ...), for `tutor check`.
+    setting_lines: dict[str, int] = field(default_factory=dict)
+    points: float = 1  # what a right answer scores (`points = N` in the check block; 0 or more)
 
 
 @dataclass
@@ -113,6 +121,7 @@ class Step:
     blanks: list[str]  # blank names in order of appearance
     compare: list[CompareSpec] = field(default_factory=list)
     charts: dict[str, object] = field(default_factory=dict)
+    chart_lines: dict[str, int] = field(default_factory=dict)  # chart name -> its file line (for `tutor check`)
     location: Location | None = None
     code_location: Location | None = None  # first line of the step's code in the file
     # For each line of `code` (0-based), the 1-based line number in the lesson file.
@@ -135,6 +144,9 @@ class Lesson:
     steps: list[Step]
     blanks: dict[str, Blank]  # by name, in order of appearance
     order: int = 0  # numeric prefix of the file name: teaching order
+    # The instructor's own data (`data = { NAME = "FILE" }`), read when the lesson is parsed:
+    # NAME -> data.OwnData, whose float64 array the program gets as NAME.
+    data: dict[str, Any] = field(default_factory=dict)
 
     def blank_list(self) -> list[Blank]:
         return list(self.blanks.values())

@@ -25,6 +25,7 @@ Decisions the format leaves open, written down here:
 from __future__ import annotations
 
 import bisect
+import dataclasses
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,8 @@ from typing import Any
 from .blanks import OPEN_RE, Scan, decide_kinds, line_starts, scan_blanks
 from .checks import read_check_block
 from .files import lesson_paths, lesson_sort_key
-from .header import check_header, lesson_lines, read_lesson_text, split_header
+from .data import read_data_files
+from .header import check_header, data_line, lesson_lines, read_lesson_text, split_header
 from .markdown import Body, Fence, StepDraft, read_body, trim_blank_lines
 from .model import (
     FRAMEWORK_NAMES,
@@ -228,6 +230,7 @@ class _LessonParser:
             setup_lines=setup.lines,
             steps=steps,
             blanks=blanks,
+            data=settings["data"],
         )
 
     def _header(self, lines: list[str], body_start: int) -> dict[str, Any] | None:
@@ -236,6 +239,8 @@ class _LessonParser:
         if data is None:
             return None
         settings, self.id_line = check_header(data, lines, self.add)
+        if settings is not None and settings["data"]:  # the instructor's own files, read now (data.py)
+            settings["data"] = read_data_files(self.path.parent, settings["data"], lambda name: data_line(lines, name), self.add)
         return settings
 
     def _setup(self, fence: Fence | None) -> Code:
@@ -342,7 +347,36 @@ class _LessonParser:
 
     def _analyse(self, number: int, code: Code, scan: Scan) -> None:
         """Check the step's reference program parses, and decide each one-line blank's kind."""
-        text, anchors = render(scan.segments, {b.name: b for b in scan.blanks}, {})
+        own = _own_names(scan)
+        text, anchors = render(own.segments, {b.name: b for b in own.blanks}, {})
         tree = check_syntax(text, code, anchors, f"the program of step {number}", self.lines, self.add)
         if tree is not None:
-            decide_kinds(scan, tree, number, lambda line, col, message: self.add(*code.place(line, col), message))
+            decide_kinds(own, tree, number, lambda line, col, message: self.add(*code.place(line, col), message))
+            for blank, mine in zip(scan.blanks, own.blanks):
+                blank.kind = mine.kind
+
+
+def _own_names(scan: Scan) -> Scan:
+    """`scan` with a name of its own for each blank: two blanks of one name (a problem reported on its
+    own) would otherwise be rendered with one answer, and checked as code that was never written."""
+    if len({b.name for b in scan.blanks}) == len(scan.blanks):
+        return scan
+    taken = {b.name for b in scan.blanks}
+    blanks: list = []
+    segments = []
+    drafts = iter(scan.blanks)
+    for segment in scan.segments:
+        if segment.blank is None:
+            segments.append(segment)
+            continue
+        draft = next(drafts)
+        name = draft.name
+        if any(b.name == name for b in blanks):
+            k = 2
+            while f"{name}_{k}" in taken:
+                k += 1
+            name = f"{name}_{k}"
+            taken.add(name)
+        blanks.append(dataclasses.replace(draft, name=name))
+        segments.append(dataclasses.replace(segment, blank=name))
+    return Scan(blanks, segments, scan.problems)

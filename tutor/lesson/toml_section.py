@@ -70,6 +70,11 @@ def _toml_hint(message: str) -> str:
         return "a { ... } table is missing its closing }"
     if "cannot declare" in lowered or "cannot overwrite" in lowered or "cannot mutate" in lowered:
         return "something is written twice: keep one"
+    if lowered.startswith("expected \"'\""):
+        return "a text value is missing its closing quote '"
+    if "illegal character '\\n'" in lowered or "illegal character '\\r'" in lowered:
+        # tomllib meets the end of the line inside a string: its closing quote is missing.
+        return 'a text value is missing its closing quote " (a value in quotes ends on the line it starts)'
     if "illegal character" in lowered:
         return "remove the invisible or control character"
     return "compare it with the examples in docs/authoring.md"

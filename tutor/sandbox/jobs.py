@@ -19,6 +19,7 @@ DEFAULT_MEMORY_MB = 1024
 MIN_MEMORY_MB = 16
 DEFAULT_FILENAME = "<lesson>"
 DEFAULT_MAX_PAIRS = 8
+MAX_DATA_DIMS = 32  # numpy's own limit on an array's dimensions
 
 
 class JobError(Exception):
@@ -27,14 +28,24 @@ class JobError(Exception):
 
 @dataclass(slots=True)
 class DataSource:
-    """A variable's data: one column of a CSV file (a 1-D array) or several side by side (rows, n)."""
+    """A variable's data: one column of a CSV file (a 1-D array) or several side by side (rows, n),
+    or an array carried in the job itself (`array`: float64 little-endian bytes in base64, `shape`),
+    as a lesson's own data is: the worker decodes it and no process opens a file for it."""
 
-    csv: str
+    csv: str = ""
     column: str | None = None
     columns: list[Any] | None = None  # names, checked against the file when it is read
+    array: str | None = None  # base64 of the float64 values, checked against `shape` when decoded
+    shape: list[int] | None = None
 
     @classmethod
     def from_wire(cls, var: Any, spec: Any) -> DataSource:
+        if isinstance(spec, dict) and "array" in spec:
+            shape = spec.get("shape")
+            if not (isinstance(spec["array"], str) and isinstance(shape, list) and len(shape) <= MAX_DATA_DIMS
+                    and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)):
+                raise JobError(f"the data for `{var}` is not an array of float64 values and a shape")
+            return cls(array=spec["array"], shape=list(shape))
         if isinstance(spec, dict) and isinstance(spec.get("csv"), str) and isinstance(spec.get("columns"), list):
             return cls(spec["csv"], columns=list(spec["columns"]))
         if not (isinstance(spec, dict) and isinstance(spec.get("csv"), str) and isinstance(spec.get("column"), str)):
@@ -42,6 +53,8 @@ class DataSource:
         return cls(spec["csv"], column=spec["column"])
 
     def to_wire(self) -> dict[str, Any]:
+        if self.array is not None:
+            return {"array": self.array, "shape": list(self.shape or [])}
         if self.columns is not None:
             return {"csv": self.csv, "columns": list(self.columns)}
         return {"csv": self.csv, "column": self.column}

@@ -7,7 +7,8 @@ The program it runs was instrumented by the grader with calls to a few hooks (th
   learner's expression, rewinds the random generators, then evaluates the reference expression in
   the same state, compares the two and returns the reference value, so the run follows the
   reference trajectory.
-- `__tutor_run__(i, fn)`: evaluates a learner expression in a learner run, marking blank `i` as running.
+- `__tutor_run__(i, fn)`: evaluates a learner expression in a learner run, marking blank `i` as running
+  (and counting, as `seen`, the times it runs; `__tutor_enter__` counts a statement blank's).
 - `__tutor_check__(i, __tutor_check_learner__(i, learner_fn), ref_fn)`: a rewritten learner
   expression in the learner's own run: its value carries the run on, and at the calls the shadow run
   would compare (the same sampling) the reference expression is then evaluated in the state the
@@ -257,7 +258,13 @@ class Runtime:
         mark[0] = -1
         return value
 
+    def run_marked(self, i: int, fn: Any) -> Any:
+        """`__tutor_run__`: a learner expression in a learner run; counts the times its line runs."""
+        self._state(i).seen += 1
+        return self.run(i, fn)
+
     def enter(self, i: int) -> None:
+        self._state(i).seen += 1  # how often a statement blank runs (`tutor check`: a blank that never runs)
         self.mark[0] = i
 
     def exit(self, i: int) -> None:
@@ -476,7 +483,7 @@ def execute(job: dict, modules: dict[str, Any], data: dict[str, Any], marker: An
     ns.update(data)
     ns["__tutor_blank__"] = rt.blank
     ns["__tutor_learner__"] = rt.learner
-    ns["__tutor_run__"] = rt.run
+    ns["__tutor_run__"] = rt.run_marked
     ns["__tutor_check__"] = rt.check
     ns["__tutor_check_learner__"] = rt.check_learner
     ns["__tutor_enter__"] = rt.enter

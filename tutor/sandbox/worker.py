@@ -240,12 +240,31 @@ class Worker:
         raise JobError(f"the program asks for `{missing[0]}`, which the evaluator does not provide")
 
     def _data(self, src: DataSource) -> Any:
+        if src.array is not None:
+            return self._inline_array(src)
         if src.columns is not None:
             return self._csv_table(src.csv, src.columns)  # a 2-D array, one column per name
         columns = self._csv_columns(src.csv)
         if src.column not in columns:
             raise JobError(f"the data file {src.csv} has no column `{src.column}`")
         return columns[src.column]
+
+    def _inline_array(self, src: DataSource) -> Any:
+        """An array carried in the job (a lesson's own data): decoded, checked against its shape, and
+        writable (a program may centre its data in place)."""
+        import base64
+        import binascii
+
+        try:
+            raw = base64.b64decode(src.array or "", validate=True)
+        except (binascii.Error, ValueError):
+            raise JobError("the data sent with the job is not valid base64") from None
+        count = 1
+        for n in src.shape or []:
+            count *= n
+        if len(raw) != 8 * count:
+            raise JobError(f"the data sent with the job holds {len(raw) // 8} values where its shape {src.shape} needs {count}")
+        return self.np.frombuffer(bytearray(raw), dtype="<f8").reshape(src.shape or [])
 
     def _csv_columns(self, path: str) -> dict[str, Any]:
         np = self.np
