@@ -18,6 +18,11 @@ Decisions where docs/sandbox.md is silent:
   EOF of its stdin, so it does not outlive this process.
 - A run that gets no answer within 60 s plus the sum of its jobs' time limits kills the worker and
   returns "crashed" outcomes (no re-send: a request that hangs a worker would hang the next one).
+- `Evaluator.kill()` is for quitting: the worker's process group is killed at once, from any thread,
+  without its lock and without waiting for it to be ready, and the evaluator stays stopped (a run
+  after it fails with STOPPED instead of starting a new worker). `track_evaluators()` hands a caller
+  that starts evaluators through someone else's factory (the app's warm-up thread) the evaluators
+  made meanwhile in its thread, so it can kill the one still starting.
 - `Evaluator(require_isolation=True)` is for shared servers: when the worker reports a missing
   isolation layer, `start(wait=True)` raises EvaluatorError with one sentence naming the layers, and
   the worker refuses every job with that sentence, so nothing runs unisolated even if the caller
@@ -30,15 +35,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import weakref
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Callable, Sequence
+from typing import IO, Any, Callable, Iterator, Sequence
 
 from tutor.sandbox import framing, wire
 from tutor.sandbox.jobs import Job, to_wire
@@ -48,6 +55,8 @@ REPLY_SLACK = 60.0
 _PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent.parent)
 _MEMORY_TYPES = ("MemoryError", "_ArrayMemoryError", "OutOfMemoryError")
 _MEMORY_MESSAGES = ("can't allocate memory", "defaultcpuallocator", "unable to allocate", "out of memory")
+STOPPED = "the evaluator was stopped"
+KILL_REAP = 0.05  # seconds `kill` waits to reap a killed worker before leaving it to the kernel and init
 
 
 @dataclass
@@ -186,8 +195,21 @@ class _Proc:
             self.ready = msg
         return self.ready
 
-    def stop(self, grace: float = 2.0) -> None:
-        """Ask the worker to exit, then kill it; close the pipes and reap it."""
+    def kill(self) -> None:
+        """SIGKILL the worker's process group now (any thread may call it; reaping is `stop`'s job)."""
+        if self.popen.returncode is not None:
+            return
+        try:
+            os.killpg(self.popen.pid, signal.SIGKILL)  # it leads its group; its children die with it (die-with-parent)
+        except OSError:
+            try:
+                self.popen.kill()
+            except OSError:
+                pass
+
+    def stop(self, grace: float = 2.0, block: bool = True) -> None:
+        """Ask the worker to exit, then kill it; close the pipes and reap it (without `block`, a worker
+        still there after `grace` is killed and left to the kernel: `kill` must not wait for it)."""
         p = self.popen
         if p.poll() is None and grace > 0:
             try:
@@ -208,7 +230,8 @@ class _Proc:
                 os.killpg(p.pid, 9)  # the worker leads its session; its children die with it anyway
             except OSError:
                 p.kill()
-            p.wait()
+            if block:
+                p.wait()
         try:
             self.log.close()
         except OSError:
@@ -227,10 +250,57 @@ def _now() -> float:
     return time.monotonic()
 
 
-def _stop_box(box: list[_Proc | None]) -> None:
+def _stop_box(box: list[_Proc | None], grace: float = 2.0, block: bool = True) -> None:
     proc, box[0] = box[0], None
     if proc is not None:
-        proc.stop()
+        proc.stop(grace, block)
+
+
+class Tracked:
+    """The evaluators made in one thread inside `track_evaluators()`. `kill()`, from any thread, kills
+    them all at once, and any made after it as it is made."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._evaluators: list[weakref.ref[Evaluator]] = []
+        self.killed = False
+
+    def add(self, evaluator: Evaluator) -> None:
+        with self._lock:
+            self._evaluators.append(weakref.ref(evaluator))
+            killed = self.killed
+        if killed:
+            evaluator.kill()
+
+    @property
+    def evaluators(self) -> list[Evaluator]:
+        """Those made so far and still referenced, in the order they were made."""
+        with self._lock:
+            refs = list(self._evaluators)
+        return [e for e in (ref() for ref in refs) if e is not None]
+
+    def kill(self) -> None:
+        with self._lock:
+            self.killed = True
+            evaluators = [ref() for ref in self._evaluators]
+        for evaluator in evaluators:
+            if evaluator is not None:
+                evaluator.kill()
+
+
+_tracking = threading.local()
+
+
+@contextmanager
+def track_evaluators() -> Iterator[Tracked]:
+    """Collect every Evaluator this thread makes inside the block (however deep in a factory), so
+    another thread can kill them while they start (`Tracked.kill`)."""
+    tracked, outer = Tracked(), getattr(_tracking, "current", None)
+    _tracking.current = tracked
+    try:
+        yield tracked
+    finally:
+        _tracking.current = outer
 
 
 def _is_memory_error(header: Any) -> bool:
@@ -313,7 +383,11 @@ class Evaluator:
         self.prefork = bool(prefork)
         self._lock = threading.RLock()
         self._box: list[_Proc | None] = [None]
+        self._killed = False  # set by `kill`: no worker is started again
         self._finalizer = weakref.finalize(self, _stop_box, self._box)
+        tracked = getattr(_tracking, "current", None)
+        if tracked is not None:
+            tracked.add(self)
 
     # ---- lifecycle ------------------------------------------------------------------------------
     def start(self, wait: bool = False) -> None:
@@ -335,6 +409,8 @@ class Evaluator:
                 raise EvaluatorError(str(exc)) from None
 
     def _spawn(self) -> _Proc:
+        if self._killed:
+            raise _WorkerGone(STOPPED)
         proc = self._box[0]
         if proc is not None and proc.popen.poll() is not None:
             _stop_box(self._box)
@@ -345,6 +421,10 @@ class Evaluator:
                                             self.disable_layers, self.require_isolation, self.prefork)
             except OSError as exc:
                 raise _WorkerGone(f"the evaluator worker could not be started ({exc})") from None
+            if self._killed:  # `kill` ran while this worker was being made: it must not outlive it
+                proc.kill()
+                _stop_box(self._box, grace=KILL_REAP, block=False)
+                raise _WorkerGone(STOPPED)
         return proc
 
     def _ready(self) -> _Proc:
@@ -353,6 +433,8 @@ class Evaluator:
             proc.wait_ready(self.start_timeout)
         except (_WorkerGone, _WorkerHung):
             _stop_box(self._box)
+            if self._killed:
+                raise _WorkerGone(STOPPED) from None
             raise
         return proc
 
@@ -360,6 +442,26 @@ class Evaluator:
         """Stop the worker (also at exit and on leaving a `with` block)."""
         with self._lock:
             _stop_box(self._box)
+
+    def kill(self) -> None:
+        """Stop the worker at once and for good, from any thread, starting or busy: its process group
+        is killed (its children, each in a session of its own, die with it: the die-with-parent
+        layer), and it is reaped here only when no other thread is using
+        it and it is gone within KILL_REAP; otherwise the thread using it reaps it as it sees the pipe
+        close. Later runs fail with STOPPED, and `start` raises EvaluatorError."""
+        self._killed = True
+        proc = self._box[0]
+        if proc is not None:
+            proc.kill()
+        if self._lock.acquire(blocking=False):
+            try:
+                _stop_box(self._box, grace=KILL_REAP, block=False)
+            finally:
+                self._lock.release()
+
+    @property
+    def killed(self) -> bool:
+        return self._killed
 
     def __enter__(self) -> Evaluator:
         return self
