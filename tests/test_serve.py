@@ -92,13 +92,14 @@ def test_cli_reports_a_taken_port_without_a_traceback():
     assert done.stderr.startswith("tutor: ") and "in use" in done.stderr and "Traceback" not in done.stderr
 
 
-async def _browser_tab(port: int, deadline: float) -> tuple[str, str]:
-    """Open the page's websocket as the page would; return the screen text before and after a key."""
+async def _browser_tab(url: str, deadline: float, headers: dict[str, str] | None = None) -> tuple[str, str]:
+    """Open the page's websocket `url` as the page would; return the screen text before and after a key.
+    (tests/test_jupyter.py opens it through jupyter-server-proxy, with the server's token in `headers`.)"""
     import aiohttp
 
     seen = ""
     async with aiohttp.ClientSession() as session:
-        async with session.ws_connect(f"ws://127.0.0.1:{port}/ws?width=80&height=24") as ws:
+        async with session.ws_connect(url, headers=headers) as ws:
             await ws.send_json(["resize", {"width": 80, "height": 24}])
 
             async def read_until(needle: str) -> str:
@@ -163,7 +164,7 @@ def test_the_app_reaches_a_browser_and_a_closed_tab_ends_its_app(tmp_path):
     with _serving(tmp_path) as (port, page, server):
         assert f"ws://127.0.0.1:{port}/ws" in page and "<div>tutor</div>" in page  # the name on the page while the app starts
 
-        before, after = asyncio.run(_browser_tab(port, time.monotonic() + 120))
+        before, after = asyncio.run(_browser_tab(f"ws://127.0.0.1:{port}/ws?width=80&height=24", time.monotonic() + 120))
         assert "A function body and a statement" in before  # the whole lesson list, as in a terminal
         assert "A line by gradient descent" in after and "Fill in the loss" in after  # the lesson opened on Enter
 
@@ -261,10 +262,11 @@ def test_the_page_loads_nothing_from_outside_this_server(tmp_path):
         assert "fonts.googleapis.com" not in page and "fonts.gstatic.com" not in page
 
 
-async def _chromium_visit(browser: str, url: str, profile: Path, shot: Path) -> tuple[list[str], str]:
+async def _chromium_visit(browser: str, url: str, profile: Path, shot: Path) -> tuple[list[str], str, str]:
     """Open `url` in headless chromium over the DevTools protocol; return every URL the page requested
-    (documents, styles, fonts, scripts, images, sockets) and the text its websocket received once the app
-    drew its screen. Names resolve to nothing and any other address goes to a dead proxy on 127.0.0.1, so
+    (documents, styles, fonts, scripts, images, sockets), the text its websocket received once the app
+    drew its screen, and the classes of the page's body then (textual.js adds `-first-byte` when the
+    terminal has drawn what arrived, `-closed` when the socket closed). Names resolve to nothing and any other address goes to a dead proxy on 127.0.0.1, so
     the browser cannot reach anything but this machine whatever the page asks for."""
     import base64
     import json
@@ -321,11 +323,13 @@ async def _chromium_visit(browser: str, url: str, profile: Path, shot: Path) -> 
                 await asyncio.sleep(0.3)
             await asyncio.sleep(1.0)  # the terminal draws what it received
             shot.write_bytes(base64.b64decode((await call("Page.captureScreenshot", format="png"))["data"]))
+            body = (await call("Runtime.evaluate", expression="document.body.className", returnByValue=True))
+            body_class = str(body.get("result", {}).get("value", ""))
             reader.cancel()
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-    return requests, ANSI.sub("", "".join(received))
+    return requests, ANSI.sub("", "".join(received)), body_class
 
 
 def test_a_real_browser_asks_nothing_of_any_other_machine(tmp_path):
@@ -335,8 +339,8 @@ def test_a_real_browser_asks_nothing_of_any_other_machine(tmp_path):
     if browser is None:
         pytest.skip("chromium is not installed (Debian: apt-get install chromium)")
     with _serving(tmp_path) as (port, _page, _server):
-        requests, screen = asyncio.run(_chromium_visit(browser, f"http://127.0.0.1:{port}/", tmp_path / "profile",
-                                                       tmp_path / "page.png"))
+        requests, screen, _body = asyncio.run(_chromium_visit(browser, f"http://127.0.0.1:{port}/", tmp_path / "profile",
+                                                              tmp_path / "page.png"))
     print(f"chromium requested: {requests}; screenshot: {tmp_path / 'page.png'}")
     assert f"ws://127.0.0.1:{port}/ws" in {u.split("?")[0] for u in requests}, requests
     assert any(u.endswith("/static/fonts/RobotoMono-VariableFont_wght.ttf") for u in requests), requests

@@ -1,8 +1,9 @@
 """`tutor serve`: the app in a browser, through textual-serve.
 
 Every browser tab that opens the page gets its own `tutor` app process (and so its own sandboxed
-evaluator), started with the same options as the server (`--lessons`, `--require-isolation`), as
-the user who runs the server, with that user's progress. There is no login: by default the server
+evaluator), started with the same options as the server (`--lessons`, `--require-isolation`, which
+TUTOR_REQUIRE_ISOLATION=1 also turns on: tutor/cli.py), as the user who runs the server, with that
+user's progress. There is no login: by default the server
 listens on 127.0.0.1 only, and a learner on a shared server reaches it through an SSH tunnel
 (`ssh -L 8000:localhost:8000 host`). Listening on another address is the instructor's choice.
 
@@ -10,14 +11,24 @@ The page loads nothing from outside this server (a classroom without internet, o
 it is our own copy of textual-serve's page template (serve_templates/app_index.html) without the
 Google Fonts stylesheet; the font xterm.js asks for comes from textual-serve's own static folder,
 like textual.js and xterm.css, and every font stack ends in the browser's monospace fonts.
+
+Behind a proxy that strips a path prefix (jupyter-server-proxy under JupyterHub: the browser asks for
+`/user/alice/tutor/...`, the server gets `/...`), `--base-path /user/alice/tutor/` makes the page name
+its files and its websocket under that prefix, as paths on the page's own host: no host, port or
+scheme is written into the page, so whatever address the learner's browser used (https, another port,
+the hub's name) is the one it connects back to. Without `--base-path` the page is as textual-serve
+makes it, with the absolute addresses of `--public-url`. (textual.js builds the address of a file the
+app hands to the browser from the host alone, without the prefix: the tutor's app hands none.)
 """
 
 from __future__ import annotations
 
+import re
 import shlex
 import socket
 import sys
 from pathlib import Path
+from typing import Any
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -69,18 +80,62 @@ def page_url(host: str, port: int, public_url: str | None) -> str:
     return f"http://{host}:{port}"
 
 
-def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, lessons: Path | None = None,
-          require_isolation: bool = False, public_url: str | None = None) -> None:
-    """Serve the app until Ctrl+C. Raises ServeError when it cannot listen."""
-    check_address(host, port)
-    from textual_serve.server import Server
+# A path the page can carry as it is: letters, digits and the URL path characters that need no quoting
+# and that the page's template writes unchanged in an attribute and inside <style> (no quotes, no `&`,
+# no `<`, no `\\`, no `?` or `#`). JupyterHub quotes a user name in its URLs with `%`.
+_PATH = re.compile(r"/(?:[A-Za-z0-9._~!$()*+,;=:@%-]+/)*")
 
-    server = Server(
-        app_command(lessons, require_isolation),
+
+def base_path(path: str) -> str:
+    """`--base-path` as the page uses it: one leading and one trailing slash (`user/a/tutor` ->
+    `/user/a/tutor/`). Raises ServeError for a whole address or characters a URL path cannot hold."""
+    if "://" in path or path.startswith("//"):
+        raise ServeError(f"--base-path {path} is a whole address: give only its path, such as /user/alice/tutor/ "
+                         "(use --public-url for an address)")
+    parts = [part for part in path.split("/") if part]
+    clean = "/" + "".join(part + "/" for part in parts)
+    if not _PATH.fullmatch(clean) or {".", ".."} & set(parts):
+        raise ServeError(f"--base-path {path!r} is not a URL path: use letters, digits, `-`, `_`, `.` and `/`, "
+                         "such as /user/alice/tutor/")
+    return clean
+
+
+def make_server(command: str, host: str, port: int, public_url: str, prefix: str | None) -> Any:
+    """textual-serve's Server with our page; with `prefix`, the page names its files and its socket
+    under that path on its own host (see the module's docstring)."""
+    import aiohttp_jinja2
+    from textual_serve.server import Server, to_int
+
+    class PrefixedServer(Server):
+        @aiohttp_jinja2.template("app_index.html")
+        async def handle_index(self, request: Any) -> dict[str, Any]:
+            """textual-serve's context for the page, with paths under the prefix instead of addresses."""
+            return {
+                "font_size": to_int(request.query.get("fontsize", "16"), 16),
+                "app_websocket_url": f"{prefix}ws",  # a path: the page makes it ws(s)://its-own-host/...
+                "config": {"static": {"url": f"{prefix}static/"}},
+                "application": {"name": self.title},
+            }
+
+    return (Server if prefix is None else PrefixedServer)(
+        command,
         host=host,
         port=port,
         title="tutor",
-        public_url=page_url(host, port, public_url),
+        public_url=public_url,
         templates_path=TEMPLATES,  # absolute: textual-serve joins it to its own folder, which keeps it as is
     )
+
+
+def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, lessons: Path | None = None,
+          require_isolation: bool = False, public_url: str | None = None, prefix: str | None = None) -> None:
+    """Serve the app until Ctrl+C (or SIGTERM, as jupyter-server-proxy stops it). `prefix` is
+    `--base-path`. Raises ServeError when it cannot listen or the options contradict each other."""
+    if prefix is not None:
+        if public_url:
+            raise ServeError("--public-url and --base-path both say where the browser finds the page: give one "
+                             "(--base-path behind a proxy that strips a path, --public-url otherwise)")
+        prefix = base_path(prefix)
+    check_address(host, port)
+    server = make_server(app_command(lessons, require_isolation), host, port, page_url(host, port, public_url), prefix)
     server.serve()
