@@ -130,3 +130,18 @@ def test_check_builtin_lessons_pass():
     assert out.returncode == 0, out.stdout + out.stderr
     n = len(list((Path(__file__).resolve().parent.parent / "lessons").glob("*.md")))
     assert n >= 12 and f"{n}/{n} lessons pass" in out.stdout
+
+
+def test_a_reader_that_goes_away_gets_no_traceback(tmp_path):
+    import os
+    """`tutor list | head -1`: the pipe closes under the tutor, which stops quietly."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TUTOR_HOME": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "-m", "tutor", "list"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    proc.stdout.readline()
+    proc.stdout.close()  # the reader is gone before the tutor has written every line
+    err = proc.stderr.read().decode()
+    proc.wait(60)
+    assert "Traceback" not in err and "BrokenPipe" not in err

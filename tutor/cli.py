@@ -550,8 +550,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`tutor`: every line it prints for a person passes tutor.safe_text, on stdout and stderr alike."""
-    with cleaned_output():
-        return _main(argv)
+    try:
+        with cleaned_output():
+            return _main(argv)
+    except BrokenPipeError:
+        # The reader went away (`tutor list | head -2`): stop quietly, as other tools do; stdout is
+        # pointed at /dev/null so the interpreter's last flush at exit cannot raise again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 def _main(argv: Sequence[str] | None) -> int:

@@ -22,7 +22,6 @@ Decisions, written down:
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from textual import events, on, work
@@ -627,49 +626,11 @@ class LessonScreen(Screen[None]):
             return not self.app.is_web  # a browser has no $EDITOR: the key is not there
         return True
 
-    # ---- the lesson in the learner's own editor ---------------------------------------------
+    # ---- the lesson in the learner's own editor, and the hand-in (tutor/app/handoff.py) ---------
     def action_edit_in_editor(self) -> None:
-        """Suspend the app, open the lesson as a Python file (`tutor edit`'s) in $VISUAL or $EDITOR,
-        then read its answers back into the blanks and check them."""
-        import os
+        from tutor.app.handoff import edit_in_editor
 
-        from tutor.editing import open_editor, write_atomic
-        from tutor.lesson.program_file import ProgramFileError, read_program, render_program
-
-        editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
-        if not editor:
-            self.notify("Set $EDITOR to your editor's command (for example `export EDITOR=vim`), then start tutor "
-                        "again; `tutor edit` and `tutor watch` do the same from the shell.", title="No editor", severity="warning")
-            return
-        path = Path.cwd() / f"{self.lesson.id}.py"
-        try:
-            write_atomic(path, render_program(self.lesson, self.answers()))
-        except OSError as exc:
-            self.notify(f"Cannot write {path} ({exc.strerror or exc}): start tutor from a folder you can write to.",
-                        title="Editor", severity="error")
-            return
-        self.save_draft()
-        try:
-            with self.app.suspend():
-                problem = open_editor(editor, path)
-        except Exception as exc:  # SuspendNotSupported: no terminal to hand over
-            self.notify(f"The app cannot hand the terminal to an editor here ({type(exc).__name__}): "
-                        f"use `tutor edit {self.lesson.id}` from a shell.", title="Editor", severity="warning")
-            return
-        if problem:
-            self.notify(problem, title="Editor", severity="error")
-            return
-        try:
-            answers = read_program(self.lesson, str(path))
-        except ProgramFileError as exc:
-            self.notify(f"{exc}. Your blanks are as they were; fix the file and press {keys.display(keys.EDITOR)} again.",
-                        title="Not read", severity="error", timeout=12)
-            return
-        for name, slot in self.slots.items():
-            slot.set_value(answers.get(name, ""))
-        self.notify(f"Read {sum(1 for a in answers.values() if a.strip())} answers back from {path.name}; checking.",
-                    title="Editor")
-        self.action_check()
+        edit_in_editor(self)
 
     def action_next_lesson(self) -> None:
         if not self.passed:
@@ -714,20 +675,9 @@ class LessonScreen(Screen[None]):
                 ("Export answers", f"Your answers as {self.lesson.id}.toml in this folder, to hand in", self.export_answers)]
 
     def export_answers(self) -> None:
-        """The hand-in (`tutor export`'s file), from the palette; the notice says where it went."""
-        from tutor.classroom.export import ExportError, export_lesson, saved_answers
+        from tutor.app.handoff import export_answers
 
-        self.save_draft()
-        if not saved_answers(self.store, self.lesson):
-            self.notify("No answers to export yet: fill a blank first.", title="Export", severity="warning")
-            return
-        path = Path.cwd() / f"{self.lesson.id}.toml"
-        try:
-            export_lesson(self.store, self.lesson, path)
-        except (ExportError, OSError) as exc:
-            self.notify(f"Not exported: {exc}", title="Export", severity="error", timeout=12)
-            return
-        self.notify(f"Your answers are in {path}: hand in that file.", title="Exported", timeout=10)
+        export_answers(self)
 
 def status_line(right: int, total: int, wrong: list[str], width: int) -> str:
     """"3 of 6 right; not yet: `dw`, `db`. ^g hint · ^o charts", shortened to `width` by dropping the
