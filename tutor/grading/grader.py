@@ -20,7 +20,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generator
+from typing import Any, Callable, Collection, Generator
 
 from tutor import datasets
 from tutor.grading import programs
@@ -70,6 +70,7 @@ class GradeContext:
     unreached: list[str] = field(default_factory=list)  # expressions no compared call reached
     run_diag: Diagnosis | None = None  # how the learner's whole run differs, if it does
     suspect: str | None = None  # a rewritten blank the learner's run failed in
+    verdicts_only: bool = False  # see Grader.grade_many
 
     def rewritten(self, name: str) -> bool:
         return normalize(self.valid[name]) != normalize(self.lesson.blanks[name].answer)
@@ -251,16 +252,23 @@ class Grader:
         return report
 
     def grade_many(self, lesson: Lesson, answer_sets: list[dict[str, str]],
-                   cancelled: Callable[[], bool] | None = None) -> list[GradeReport]:
+                   cancelled: Callable[[], bool] | None = None, *, verdicts_only: Collection[int] = ()) -> list[GradeReport]:
         """`grade` for several answer sets to one lesson, one report each, in order, every verdict the
         same as `grade` gives; their runs go to the evaluator together: the first stage's runs of every
         set in one request (run in parallel by the worker, up to its `max_parallel`), then what each
         still needs (isolation runs, a full shadow run), again in one request per round. No output is
-        streamed. Each report's `elapsed` is the whole batch's. Raises LessonRunError as `grade` does."""
+        streamed. Each report's `elapsed` is the whole batch's. Raises LessonRunError as `grade` does.
+
+        `verdicts_only`: the sets (by index) whose learner run nobody draws (`tutor check`'s wrong
+        answers): it ends at its first disagreement with the reference, so the report's run and
+        captures cover only its start, and the verdict of an expression that disagrees is the shadow
+        run's (as it is anyway)."""
         start = time.perf_counter()
         check = cancelled or (lambda: False)
+        quick = set(verdicts_only)
         with self._lock:
-            reports = self._drive([self._stages(GradeContext(lesson, answers, check, None)) for answers in answer_sets])
+            reports = self._drive([self._stages(GradeContext(lesson, answers, check, None, verdicts_only=k in quick))
+                                   for k, answers in enumerate(answer_sets)])
         for report in reports:
             report.elapsed = time.perf_counter() - start
         return reports
@@ -359,12 +367,18 @@ class Grader:
             jobs = []
             if shadowed:
                 sp = programs.build(lesson, answers=ctx.valid, shadow=shadowed)
-                jobs.append((self._job(lesson, "shadow", sp, sample=True), sp))
+                sj = self._job(lesson, "shadow", sp, sample=True)
+                # Once each shadowed expression is described (its first differing calls, or its
+                # error), the rest of the shadow run cannot change a verdict: it ends there.
+                sj["stop_when_judged"] = sorted(ctx.names.index(n) for n in shadowed)
+                jobs.append((sj, sp))
             if ctx.learner_program is None:
                 lp = programs.build(lesson, answers=ctx.valid, learner=set(ctx.valid), check=shadowed)
                 lj = self._job(lesson, "learner", lp, sample=bool(shadowed))
                 if ctx.on_output is not None:
                     lj["stream"] = True  # the learner watches their own run's prints as it trains
+                if ctx.verdicts_only:
+                    lj["stop_at_disagreement"] = True  # nobody draws this run: the shadow run decides
                 if shadowed:
                     jobs[0][0]["after"] = {"job": 1, "seconds": max(0.05, 1.5 * (ctx.ref.wall or 0.0))}
                 jobs.append((lj, lp))
@@ -462,7 +476,9 @@ class Grader:
         sp = programs.build(ctx.lesson, answers=ctx.valid, shadow=set(ctx.exprs))
         suspects = [n for n in ctx.exprs if ctx.rewritten(n)]
         iso, probes = self._isolation_jobs(ctx, suspects)
-        full, *alone = yield [(self._job(ctx.lesson, "shadow-full", sp), sp)] + iso
+        fj = self._job(ctx.lesson, "shadow-full", sp)
+        fj["stop_when_judged"] = sorted(ctx.names.index(n) for n in ctx.exprs)
+        full, *alone = yield [(fj, sp)] + iso
         for name in ctx.exprs:
             trace = full.blanks.get(ctx.names.index(name))
             d = from_trace(name, trace, ctx.sizes) if trace is not None else None
@@ -477,7 +493,8 @@ class Grader:
         """Isolation runs: the reference program with only one learner blank each, in parallel."""
         if not names:
             return {}
-        jobs, probes = self._isolation_jobs(ctx, names)
+        reused = {n for n in names if self._learner_run_isolates(ctx, n)}
+        jobs, probes = self._isolation_jobs(ctx, names, reused)
         # Blanks judged by the run (`judge = "run"`) may follow another convention than the reference's
         # together (momentum as `v = mu * v - lr * g` with `w = w + v`): alone, each would fail. They
         # are also run together; if the run then matches the reference's, they are right as a whole.
@@ -486,6 +503,10 @@ class Grader:
             p = programs.build(ctx.lesson, answers=ctx.valid, learner=set(group))
             jobs = jobs + [(self._job(ctx.lesson, "together", p), p)]
         ran = yield jobs
+        if reused:  # the learner's own run stands for these isolation runs: put it in their places
+            runs, made = iter(ran), iter(jobs)
+            ran = [ctx.learner_run if n in reused else next(runs) for n in names] + list(runs)
+            jobs = [({}, ctx.learner_program) if n in reused else next(made) for n in names] + list(made)
         if len(group) > 1:
             together, ran, jobs = ran[-1], ran[:-1], jobs[:-1]
             out = self._judge_isolation(ctx, names, probes, jobs, ran)
@@ -523,11 +544,22 @@ class Grader:
         best = min(wrong, key=lambda k: (len(wrong[k]), k))
         return {n: wrong[best].get(n) for n in mine}
 
-    def _isolation_jobs(self, ctx: GradeContext, names: list[str]) -> tuple[Jobs, list[str]]:
-        """The isolation runs of `names` and, after them, the "without" probes (the blanks they are for)."""
+    @staticmethod
+    def _learner_run_isolates(ctx: GradeContext, name: str) -> bool:
+        """Whether the learner's run already is `name`'s isolation run: `name` is the one answer that
+        differs from the reference's, not compared in place (no check hooks), and the run went to its end."""
+        run = ctx.learner_run
+        return (run is not None and not run.stopped and name in ctx.valid and name not in ctx.exprs
+                and ctx.rewritten(name) and not any(ctx.rewritten(n) for n in ctx.valid if n != name))
+
+    def _isolation_jobs(self, ctx: GradeContext, names: list[str], reused: Collection[str] = ()) -> tuple[Jobs, list[str]]:
+        """The isolation runs of `names` (but those in `reused`) and, after them, the "without" probes
+        (the blanks they are for)."""
         lesson, valid = ctx.lesson, ctx.valid
         jobs = []
         for name in names:
+            if name in reused:
+                continue
             p = programs.build(lesson, answers=valid, learner={name})
             jobs.append((self._job(lesson, f"isolate:{name}", p), p))
         # A statement that does nothing (`z.backward` without its call, `pass`) shows where a later

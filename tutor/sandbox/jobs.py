@@ -103,6 +103,10 @@ class Job:
     shadow_sample_every: int | None = None  # ... this many (None: every call)
     stream: bool = False  # relay its output while it runs
     after: After | None = None  # wait on another job of the request
+    # The run ends (status "ok", "stopped": true) once every blank listed is judged: in a shadow run,
+    # each described by `max_pairs` differing calls or an error; in a learner run, any disagreement.
+    stop_when_judged: list[int] = field(default_factory=list)
+    stop_at_disagreement: bool = False
 
     @classmethod
     def from_wire(cls, obj: Any) -> Job:
@@ -128,6 +132,8 @@ class Job:
             shadow_sample_every=obj.get("shadow_sample_every"),
             stream=obj.get("stream") is True,
             after=After.from_wire(obj["after"]) if "after" in obj else None,
+            stop_when_judged=_blank_indices(obj.get("stop_when_judged")),
+            stop_at_disagreement=obj.get("stop_at_disagreement") is True,
         )
 
     def to_wire(self) -> dict[str, Any]:
@@ -153,7 +159,20 @@ class Job:
             out["stream"] = True
         if self.after is not None:
             out["after"] = self.after.to_wire()
+        if self.stop_when_judged:
+            out["stop_when_judged"] = list(self.stop_when_judged)
+        if self.stop_at_disagreement:
+            out["stop_at_disagreement"] = True
         return out
+
+
+def _blank_indices(value: Any) -> list[int]:
+    """A list of blank numbers (hook indices), or JobError."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or len(value) > 10_000 or not all(type(i) is int and 0 <= i < 10_000 for i in value):
+        raise JobError("the job's stop_when_judged is not a list of blank numbers")
+    return list(value)
 
 
 def to_wire(job: Job | dict[str, Any]) -> Any:

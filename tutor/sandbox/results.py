@@ -219,6 +219,7 @@ class RunResult:
     stdout: str = ""
     stdout_truncated: bool = False
     wall: float = 0.0
+    stopped: bool = False  # ended early on purpose (Job.stop_when_judged, Job.stop_at_disagreement)
     signal: int | None = None
     detail: str = ""
 
@@ -238,6 +239,7 @@ def parse_run(outcome_status: str, header: Any, arrays: list[np.ndarray]) -> Run
     if res.error and res.error.type == "MemoryError":
         res.status = "memory"
     res.failed_blank = _int(header.get("failed_blank"))
+    res.stopped = header.get("stopped") is True
     wall = header.get("wall")
     if isinstance(wall, float):
         res.wall = wall

@@ -57,6 +57,9 @@ NEED = 2  # a check disagreed or could not be made: the shadow run is needed
 CLEAN = 1  # set by the worker's child after an "ok" run that never set NEED
 
 
+_NOTHING = object()  # the learner's expression raised: no value
+
+
 class _MarkerSetter:
     """`marker[0] = i` for a marker object that only has `set` (-1: no blank); other slots are dropped."""
 
@@ -91,6 +94,10 @@ class _BlankState:
         self.pending: list[Any] = []
 
 
+class _Judged(BaseException):
+    """Every blank the run is there to judge is judged: the run ends here, as a run that went well."""
+
+
 class Runtime:
     """The hooks an instrumented program calls, and what they recorded."""
 
@@ -117,6 +124,11 @@ class Runtime:
         self.captures: dict[str, dict[str, dict]] = {}
         self.failed_blank: int | None = None
         self.need = False  # a learner-run check disagreed or could not be made
+        # Early ends (Job.stop_when_judged, Job.stop_at_disagreement): what is left of the run would
+        # not change what it was run to tell.
+        self.judge = {i for i in (job.get("stop_when_judged") or []) if isinstance(i, int)}
+        self.stop_at_disagreement = job.get("stop_at_disagreement") is True
+        self.stopped = False
         self.namespace: dict[str, Any] = {}
 
     # ---- hooks -------------------------------------------------------------------------------
@@ -165,10 +177,13 @@ class Runtime:
             st.error = self.describe_error(exc, blank=i, call=seen)
             st.done = True
             st.pending.append(None)
-            return None
+            got = _NOTHING
         finally:
             self.mark[0] = -1
             self._set_rng_state(before)
+        if got is _NOTHING:
+            self._stop_if_judged()
+            return None
         st.pending.append((seen, got))
         return None
 
@@ -179,7 +194,15 @@ class Runtime:
         ref = ref_fn()
         if entry is not None:
             self._record(i, st, ref, entry[1], entry[0])
+            if st.done:
+                self._stop_if_judged()
         return ref
+
+    def _stop_if_judged(self) -> None:
+        """End the run once every blank it judges has its verdict's worth of differing calls or an error."""
+        if self.judge and all(j in self.states and self.states[j].done for j in self.judge):
+            self.stopped = True
+            raise _Judged()
 
     def _sampled_out(self, st: _BlankState, seen: int) -> bool:
         """Call `seen` goes uncompared: after `sample_after` agreeing calls, only one in `sample_every` is."""
@@ -236,6 +259,9 @@ class Runtime:
         self._set_rng_state(after)
         if not have_ref or not self._record(i, st, ref, plain, seen):
             self._need()
+            if self.stop_at_disagreement:
+                self.stopped = True
+                raise _Judged()
         return got
 
     def _need(self) -> None:
@@ -465,6 +491,7 @@ class Runtime:
             "blanks": blanks,
             "failed_blank": self.failed_blank,
             "wall": wall,
+            **({"stopped": True} if self.stopped else {}),
         }
 
 
@@ -503,6 +530,8 @@ def execute(job: dict, modules: dict[str, Any], data: dict[str, Any], marker: An
     if code is not None:
         try:
             exec(code, ns)
+        except _Judged:
+            pass  # ended early, on purpose: a run that went well as far as it needed to go
         except BaseException as exc:  # noqa: BLE001 - anything the program raises is a result
             status = "error"
             error = rt.describe_error(exc, blank=rt.failed_blank)

@@ -1,0 +1,90 @@
+"""Runs that end once what they are for is decided: a shadow run once every expression it compares is
+described, `tutor check`'s wrong answers at their first disagreement, and the learner's own run
+standing for the isolation run of its one changed statement. Verdicts stay those of the full runs."""
+
+from __future__ import annotations
+
+import pytest
+
+from lesson_checks import lesson as find
+from tutor.grading.mutants import mutants
+from tutor.sandbox.jobs import Job, JobError
+from tutor.sandbox.results import parse_run
+
+
+def _parsed(evaluator, job):
+    (out,) = evaluator.run([job])
+    res = parse_run(out.status, out.header, out.arrays)
+    res.stdout = out.stdout or ""
+    return res
+
+LOOP = """
+total = 0.0
+for i in range(200000):
+    total = total + __tutor_blank__(0, __tutor_learner__(0, lambda: 2.0 * i), lambda: 1.0 * i)
+print("reached the end")
+"""
+
+
+def _run(evaluator, **extra):
+    job = {"id": "shadow", "source": LOOP, "blanks": [{"name": "x"}], "max_pairs": 8, "timeout": 60.0, **extra}
+    return _parsed(evaluator, job)
+
+
+def test_a_shadow_run_ends_once_its_expressions_are_described(grader):
+    full = _run(grader.evaluator)
+    early = _run(grader.evaluator, stop_when_judged=[0])
+    assert full.status == early.status == "ok"
+    assert early.stopped and not full.stopped
+    a, b = full.blanks[0], early.blanks[0]
+    # The same description of the blank, from the same calls; only the calls it was not needed for are gone.
+    assert [p[2] for p in b.pairs] == [p[2] for p in a.pairs] and len(b.pairs) == 8
+    assert b.first_mismatch == a.first_mismatch == 1
+    assert "reached the end" in full.stdout and "reached the end" not in early.stdout
+
+
+def test_a_run_whose_expression_agrees_is_never_cut_short(grader):
+    agreeing = LOOP.replace("2.0 * i", "1.0 * i")
+    job = {"id": "shadow", "source": agreeing, "blanks": [{"name": "x"}], "stop_when_judged": [0], "timeout": 60.0}
+    res = _parsed(grader.evaluator, job)
+    assert res.status == "ok" and not res.stopped and "reached the end" in res.stdout
+
+
+@pytest.mark.parametrize("bad", [[-1], ["0"], [True], 3, [0.5]])
+def test_stop_when_judged_must_be_blank_numbers(bad):
+    with pytest.raises(JobError):
+        Job.from_wire({"source": "x = 1", "stop_when_judged": bad})
+    assert Job.from_wire({"source": "x = 1", "stop_when_judged": [2, 0]}).to_wire()["stop_when_judged"] == [2, 0]
+
+
+def test_check_s_quick_verdicts_are_the_full_verdicts(grader, lessons):
+    """`verdicts_only` (how `tutor check` grades its wrong answers) changes no verdict."""
+    les = find(lessons, "linreg-numpy")
+    ref = les.reference_answers()
+    sets = [{**ref, m.blank: m.text} for b in les.blanks.values() for m in mutants(b)]
+    quick = grader.grade_many(les, sets, verdicts_only=range(len(sets)))
+    full = grader.grade_many(les, sets)
+    for answers, a, b in zip(sets, quick, full):
+        assert {n: (r.verdict, r.diagnosis) for n, r in a.blanks.items()} == \
+               {n: (r.verdict, r.diagnosis) for n, r in b.blanks.items()}, answers
+    stopped = [r.learner_run.stopped for r in quick if r.learner_run is not None]
+    assert any(stopped) and not any(r.learner_run.stopped for r in full if r.learner_run is not None)
+
+
+def test_one_changed_statement_is_judged_from_the_learner_s_own_run(grader, lessons, monkeypatch):
+    les = find(lessons, "autograd-basics")
+    ref = les.reference_answers()
+    stmt = next(b for b in les.blanks.values() if b.kind == "statement")
+    wrong = next(m.text for m in mutants(stmt))
+    grader.reference(les)
+    ids = []
+    run = grader.evaluator.run
+
+    def recording(jobs, *args, **kwargs):
+        ids.extend(j["id"] for j in jobs)
+        return run(jobs, *args, **kwargs)
+
+    monkeypatch.setattr(grader.evaluator, "run", recording)
+    report = grader.grade(les, {**ref, stmt.name: wrong})
+    assert report.blanks[stmt.name].verdict != "correct"
+    assert f"isolate:{stmt.name}" not in ids  # the learner's run was that isolation run
