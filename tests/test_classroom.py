@@ -27,16 +27,9 @@ from tutor.grading.factory import make_grader
 from tutor.lesson import LessonError, load_lessons, parse_lesson_text
 from tutor.progress import ProgressStore
 
+from test_app import LESSONS as APP_LESSONS, RIGHT  # the app's fixture lesson and its answers
+
 ROOT = Path(__file__).resolve().parent.parent
-APP_LESSONS = Path(__file__).parent / "fixtures" / "app_lessons"
-RIGHT = {
-    "loss": "np.mean((y - (w * X + b)) ** 2)",
-    "dw": "-2 * np.mean((y - (w * X + b)) * X)",
-    "db": "-2 * np.mean(y - (w * X + b))",
-    "w": "w - learning_rate * dw",
-    "b": "b - learning_rate * db",
-    "y_pred": "w * X + b",
-}
 # A hint for a diagnosis that shows the whole answer: the grader must not show it, nor the feedback.
 GIVEAWAY = 'Write it as -2 * np.mean(y - (w * X + b)).'
 

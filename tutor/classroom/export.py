@@ -22,14 +22,13 @@ check in the app said). Decisions, written down:
 from __future__ import annotations
 
 import datetime as _dt
-import os
 import re
-import tempfile
 import unicodedata
 from pathlib import Path
 from typing import Any, Mapping
 
 from tutor import __version__
+from tutor.editing import write_atomic
 from tutor.lesson.model import Lesson
 from tutor.safe_text import one_line
 
@@ -140,15 +139,5 @@ def export_lesson(store: Any, lesson: Lesson, path: Path, *, now: _dt.datetime |
     text = answers_toml(lesson, saved_answers(store, lesson), store.last_attempt(lesson.id), now)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    write_atomic(path, text)  # whole or not at all; mkstemp's mode 0600: not for other learners' eyes
     return path
