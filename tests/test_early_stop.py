@@ -88,3 +88,58 @@ def test_one_changed_statement_is_judged_from_the_learner_s_own_run(grader, less
     report = grader.grade(les, {**ref, stmt.name: wrong})
     assert report.blanks[stmt.name].verdict != "correct"
     assert f"isolate:{stmt.name}" not in ids  # the learner's run was that isolation run
+
+
+# ---- blanks the program reaches once ---------------------------------------------------------------
+
+HOOK = "__tutor_blank__({i}, __tutor_learner__({i}, lambda: 2.0), lambda: 1.0)"
+
+
+@pytest.mark.parametrize("source, once", [
+    ("a = " + HOOK.format(i=0) + "\nb = " + HOOK.format(i=1), [0, 1]),
+    ("if True:\n    a = " + HOOK.format(i=0) + "\nelse:\n    a = 0\ntry:\n    b = " + HOOK.format(i=1) + "\nexcept Exception:\n    pass", [0, 1]),
+    ("with open('x') as f:\n    a = __tutor_check__(3, __tutor_check_learner__(3, lambda: 2.0), lambda: 1.0)", [3]),
+    ("for k in range(3):\n    a = " + HOOK.format(i=0), []),
+    ("while False:\n    a = " + HOOK.format(i=0), []),
+    ("def f():\n    return " + HOOK.format(i=0) + "\nf()", []),
+    ("class C:\n    a = " + HOOK.format(i=0), []),
+    ("a = [" + HOOK.format(i=0) + " for k in range(3)]", []),
+    ("g = lambda: " + HOOK.format(i=0), []),
+    ("for x in [" + HOOK.format(i=0) + "]:\n    pass", []),  # a loop's header counts as the loop: conservative
+    ("a = " + HOOK.format(i=0) + "\nb = " + HOOK.format(i=0), []),  # the same hook twice
+    ("a = (", []),  # does not parse
+])
+def test_reached_once_is_read_off_the_program_as_built(source, once):
+    from tutor.grading.programs import reached_once
+
+    assert reached_once(source) == once
+
+
+def test_a_blank_reached_once_ends_the_shadow_run_after_its_call(grader):
+    src = "a = " + HOOK.format(i=0) + "\nfor i in range(200000):\n    pass\nprint('reached the end')\n"
+    job = {"id": "shadow", "source": src, "blanks": [{"name": "x"}], "stop_when_judged": [0], "timeout": 60.0}
+    full = _parsed(grader.evaluator, job)
+    early = _parsed(grader.evaluator, {**job, "once": [0]})
+    assert full.status == early.status == "ok"
+    assert early.stopped and not full.stopped and "reached the end" not in early.stdout
+    assert early.blanks[0].pairs == full.blanks[0].pairs and early.blanks[0].calls == full.blanks[0].calls == 1
+    with pytest.raises(JobError):
+        Job.from_wire({"source": "x = 1", "once": ["0"]})
+
+
+@pytest.mark.parametrize("lesson_id", ["linreg-torch", "logreg-2features"])
+def test_verdicts_with_blanks_reached_once_are_the_full_runs(grader, lessons, monkeypatch, lesson_id):
+    """Every mutant of a torch lesson whose blanks sit at the top level (the model, the loss, the
+    optimizer): the same verdicts and diagnoses as when every run goes to its end."""
+    from tutor.grading import programs
+
+    les = find(lessons, lesson_id)
+    ref = les.reference_answers()
+    sets = [{**ref, m.blank: m.text} for b in les.blanks.values() for m in mutants(b)]
+    assert any(programs.reached_once(programs.build(les, answers=s, shadow=set(s)).source) for s in sets)
+    early = grader.grade_many(les, sets)
+    monkeypatch.setattr(programs, "reached_once", lambda source: [])
+    full = grader.grade_many(les, sets)
+    for answers, a, b in zip(sets, early, full):
+        assert {n: (r.verdict, r.diagnosis, r.message) for n, r in a.blanks.items()} == \
+               {n: (r.verdict, r.diagnosis, r.message) for n, r in b.blanks.items()}, answers

@@ -59,3 +59,26 @@ def test_an_after_moves_with_its_job():
     assert _renumbered(job, 6) == {"id": "shadow", "after": {"job": 7, "seconds": 0.5}}
     assert job["after"]["job"] == 1  # the grading's own job is left as it was
     assert _renumbered({"id": "learner"}, 6) == {"id": "learner"}
+
+
+def test_identical_answer_sets_are_graded_once_and_reported_to_each(grader, lessons, monkeypatch):
+    """A class hands in many copies of one answer: `grade_many` runs it once; each copy gets the same
+    report, as its own object."""
+    les = find(lessons, "linreg-numpy")
+    ref = les.reference_answers()
+    wrong = {**ref, "dw": "-" + ref["dw"]}
+    grader.reference(les)
+    learner_runs = []
+    run = grader.evaluator.run
+
+    def recording(jobs, *args, **kwargs):
+        learner_runs.extend(j for j in jobs if j["id"] == "learner")
+        return run(jobs, *args, **kwargs)
+
+    monkeypatch.setattr(grader.evaluator, "run", recording)
+    reports = grader.grade_many(les, [wrong, dict(ref), dict(wrong), ref, {**wrong, "dw": wrong["dw"] + " "}])
+    assert len(learner_runs) == 3  # wrong, ref, and the answer that differs by a space
+    assert [r.passed for r in reports] == [False, True, False, True, False]
+    assert reports[0].to_json("f") == reports[2].to_json("f") and reports[1].to_json("f") == reports[3].to_json("f")
+    assert reports[0] is not reports[2] and reports[0].blanks["dw"] is not reports[2].blanks["dw"]
+    assert reports[2].blanks["dw"].verdict == "incorrect"

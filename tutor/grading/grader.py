@@ -17,6 +17,7 @@ once, so the runs they need at the same time go to the evaluator as one request,
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from dataclasses import dataclass, field
@@ -139,6 +140,7 @@ class Grader:
             "blanks": specs,
             "max_pairs": 8,
             **({"shadow_sample_after": self.SAMPLE_AFTER, "shadow_sample_every": self.SAMPLE_EVERY} if sample else {}),
+            **({"once": once} if (once := programs.reached_once(prog.source)) else {}),
         }
 
     def _run(self, jobs: list[tuple[dict, programs.Program]], on_output: Callable[[str], None] | None = None) -> list[RunResult]:
@@ -266,9 +268,18 @@ class Grader:
         start = time.perf_counter()
         check = cancelled or (lambda: False)
         quick = set(verdicts_only)
+        # Identical answer sets (a class's many copies of the same answer) are graded once: every
+        # run is seeded, so a second grading could only repeat the first. Each gets its own copy.
+        first: dict[Any, int] = {}
+        graded: list[int] = []  # per set: the set whose grading it takes
+        for k, answers in enumerate(answer_sets):
+            graded.append(first.setdefault(_same_answers(answers, k in quick, k), k))
+        todo = sorted(set(graded))
         with self._lock:
-            reports = self._drive([self._stages(GradeContext(lesson, answers, check, None, verdicts_only=k in quick))
-                                   for k, answers in enumerate(answer_sets)])
+            done = self._drive([self._stages(GradeContext(lesson, answer_sets[k], check, None, verdicts_only=k in quick))
+                                for k in todo])
+        by_set = dict(zip(todo, done))
+        reports = [by_set[g] if g == k else copy.deepcopy(by_set[g]) for k, g in enumerate(graded)]
         for report in reports:
             report.elapsed = time.perf_counter() - start
         return reports
@@ -600,6 +611,17 @@ class Grader:
         for n, result in report.blanks.items():  # every way a result is made (static.py, _result) gets them here
             result.points = ctx.lesson.blanks[n].points
         return report
+
+
+def _same_answers(answers: dict[str, str], quick: bool, k: int) -> Any:
+    """What makes two answer sets one grading: the same texts for the same blanks, graded the same
+    way; a set that cannot be compared so (a value that is not hashable) is its own (`k`)."""
+    try:
+        key = (frozenset(answers.items()), quick)
+        hash(key)
+    except TypeError:
+        return ("own", k)
+    return key
 
 
 def _renumbered(job: dict, base: int) -> dict:

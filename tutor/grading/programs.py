@@ -31,6 +31,39 @@ class Program:
         return self.origins[line - 1]
 
 
+# Nodes whose body may run more than once (or never, then again later): a hook under one of them is
+# not "reached once". Conservative: a loop's header and a function's defaults count as its body.
+_REPEATING = (ast.For, ast.AsyncFor, ast.While, ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef,
+              ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+_COMPARING_HOOKS = ("__tutor_blank__", "__tutor_check__")
+
+
+def reached_once(source: str) -> list[int]:
+    """Hook indices of the compared blanks (shadowed or checked in place) that `source` reaches at
+    most once: each hook appears once, at the module's top level, outside every loop, function, class
+    and comprehension (an `if`, `try` or `with` is fine). Their first compared call is their verdict,
+    so a run that judges them may end there (Job.once). Read off the program as built, so a learner's
+    answer that puts a hook in a loop is seen as such; nothing for a program that does not parse."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return []
+    seen: dict[int, int] = {}
+    repeated: set[int] = set()
+    stack: list[tuple[ast.AST, bool]] = [(tree, False)]
+    while stack:
+        node, inside = stack.pop()
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _COMPARING_HOOKS
+                and node.args and isinstance(node.args[0], ast.Constant) and type(node.args[0].value) is int):
+            i = node.args[0].value
+            seen[i] = seen.get(i, 0) + 1
+            if inside:
+                repeated.add(i)
+        inside = inside or isinstance(node, _REPEATING)
+        stack.extend((child, inside) for child in ast.iter_child_nodes(node))
+    return sorted(i for i, n in seen.items() if n == 1 and i not in repeated)
+
+
 def blank_index(lesson: Lesson) -> dict[str, int]:
     return {name: i for i, name in enumerate(lesson.blanks)}
 

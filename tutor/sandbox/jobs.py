@@ -107,6 +107,9 @@ class Job:
     # each described by `max_pairs` differing calls or an error; in a learner run, any disagreement.
     stop_when_judged: list[int] = field(default_factory=list)
     stop_at_disagreement: bool = False
+    # Compared blanks the program reaches at most once (the grader reads it off the program: top level,
+    # outside any loop, function or comprehension): judged after their first compared call.
+    once: list[int] = field(default_factory=list)
 
     @classmethod
     def from_wire(cls, obj: Any) -> Job:
@@ -132,7 +135,8 @@ class Job:
             shadow_sample_every=obj.get("shadow_sample_every"),
             stream=obj.get("stream") is True,
             after=After.from_wire(obj["after"]) if "after" in obj else None,
-            stop_when_judged=_blank_indices(obj.get("stop_when_judged")),
+            stop_when_judged=_blank_indices(obj.get("stop_when_judged"), "stop_when_judged"),
+            once=_blank_indices(obj.get("once"), "once"),
             stop_at_disagreement=obj.get("stop_at_disagreement") is True,
         )
 
@@ -163,15 +167,17 @@ class Job:
             out["stop_when_judged"] = list(self.stop_when_judged)
         if self.stop_at_disagreement:
             out["stop_at_disagreement"] = True
+        if self.once:
+            out["once"] = list(self.once)
         return out
 
 
-def _blank_indices(value: Any) -> list[int]:
+def _blank_indices(value: Any, field_name: str) -> list[int]:
     """A list of blank numbers (hook indices), or JobError."""
     if value is None:
         return []
     if not isinstance(value, list) or len(value) > 10_000 or not all(type(i) is int and 0 <= i < 10_000 for i in value):
-        raise JobError("the job's stop_when_judged is not a list of blank numbers")
+        raise JobError(f"the job's {field_name} is not a list of blank numbers")
     return list(value)
 
 

@@ -128,6 +128,7 @@ class Runtime:
         # not change what it was run to tell.
         self.judge = {i for i in (job.get("stop_when_judged") or []) if isinstance(i, int)}
         self.stop_at_disagreement = job.get("stop_at_disagreement") is True
+        self.once = {i for i in (job.get("once") or []) if isinstance(i, int)}  # judged by their one call
         self.stopped = False
         self.namespace: dict[str, Any] = {}
 
@@ -224,6 +225,8 @@ class Runtime:
             st.pairs.append([self.enc.value(ref), self.enc.value(got), {"call": call}])
             if len(st.pairs) >= self.max_pairs:
                 st.done = True
+        if i in self.once:
+            st.done = True  # the program never reaches it again: its one call is its verdict
         return same
 
     def check_learner(self, i: int, learner_fn: Any) -> Any:
