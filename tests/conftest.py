@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from tutor.grading.grader import Grader
@@ -20,3 +22,16 @@ def grader():
     ev = Evaluator(preload=("numpy", "torch"))
     yield Grader(ev)
     ev.close()
+
+
+def pytest_collection_modifyitems(config, items):
+    """The `slow` tests (a minute or more each) run first: with `-n` the other worker takes the short
+    ones meanwhile, instead of one long test starting last and keeping the run open alone."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+def pytest_xdist_auto_num_workers(config):
+    """`-n auto` (pyproject addopts): a worker per core this process may use, at most 4. Each worker
+    holds a warm evaluator (torch loaded, a pre-forked pool), and the tests that time a run or wait
+    on a terminal need a core to themselves more than more company."""
+    return max(1, min(len(os.sched_getaffinity(0)), 4))
