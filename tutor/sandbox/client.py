@@ -498,14 +498,6 @@ class Evaluator:
         layers = self.info().get("layers")
         return [x for x in layers if isinstance(x, str)] if isinstance(layers, list) else []
 
-    def ping(self) -> bool:
-        with self._lock:
-            try:
-                return bool(self._request({"op": "ping"}, REPLY_SLACK)[1].get("ok"))
-            except (_WorkerGone, _WorkerHung):
-                _stop_box(self._box)
-                return False
-
     def run(self, jobs: Sequence[Job | dict], on_output: Callable[[int, str], None] | None = None) -> list[JobOutcome]:
         """Run the jobs (in parallel in the worker); one outcome per job, in order. A job is a `Job` or
         its JSON object (the worker checks both the same way: `Job.from_wire`). For jobs marked

@@ -8,7 +8,7 @@ warnings go to stderr). Requests are JSON:
   binary frame per job with the child's result blob, relayed untouched (possibly empty); before
   them, for jobs with ``"stream": true``, frames ``{"output": {"job": index, "text": ...}}`` with
   the run's output so far (whole lines, cleaned), so a long run shows progress while it trains;
-- ``{"op": "ping"}`` -> ``{"ok": true}``; ``{"op": "info"}`` -> layers, versions, pid;
+- ``{"op": "info"}`` -> layers, versions, pid;
 - ``{"op": "exit"}`` -> ``{"ok": true}``, then the worker exits. EOF on stdin also ends it.
 
 Right after start it sends one ``{"ready": true, ...info}`` frame, once the imports and warm-up are done.
@@ -393,15 +393,13 @@ def _answer(worker: Worker, payload: bytes | bytearray, frames_out: int) -> bool
         framing.write_json(frames_out, {"results": [reply for reply, _ in done]})
         for _, blob in done:
             framing.write_frame(frames_out, blob)
-    elif op == "ping":
-        framing.write_json(frames_out, {"ok": True})
     elif op == "info":
         framing.write_json(frames_out, worker.info())
     elif op == "exit":
         framing.write_json(frames_out, {"ok": True})
         return False
     else:
-        framing.write_json(frames_out, {"error": "unknown request: expected op run, ping, info or exit"})
+        framing.write_json(frames_out, {"error": "unknown request: expected op run, info or exit"})
     return True
 
 
