@@ -143,3 +143,36 @@ def test_verdicts_with_blanks_reached_once_are_the_full_runs(grader, lessons, mo
     for answers, a, b in zip(sets, early, full):
         assert {n: (r.verdict, r.diagnosis, r.message) for n, r in a.blanks.items()} == \
                {n: (r.verdict, r.diagnosis, r.message) for n, r in b.blanks.items()}, answers
+
+
+def test_a_wrong_last_line_alone_is_judged_by_the_learner_s_run(grader, lessons, monkeypatch):
+    """Every other answer the reference's own code and the wrong one reached once: the learner's run
+    compared it where the shadow run would, so no shadow run is made; with another answer rewritten,
+    the shadow run is made as before. The verdicts are those of a grading without the shortcut."""
+    from tutor.grading import grader as grader_module
+
+    les = find(lessons, "linreg-torch")
+    ref = les.reference_answers()
+    wrong = {**ref, "y_pred": "model(X_tensor).detach().numpy() * 2"}
+    rewritten = {**wrong, "loss": "criterion(input=pred_y, target=y_tensor)"}
+    grader.reference(les)
+    runs = []
+    run = grader.evaluator.run
+
+    def recording(jobs, *args, **kwargs):
+        outs = run(jobs, *args, **kwargs)
+        runs.extend((j["id"], o.status, "decisive" in j) for j, o in zip(jobs, outs))
+        return outs
+
+    monkeypatch.setattr(grader.evaluator, "run", recording)
+    alone = grader.grade(les, wrong)
+    assert ("learner", "ok", True) in runs and ("shadow", "skipped", False) in runs
+    runs.clear()
+    both = grader.grade(les, rewritten)
+    assert not any(decisive for _, _, decisive in runs) and ("shadow", "ok", False) in runs
+    monkeypatch.setattr(grader_module, "_decisive", lambda *a: {})
+    for answers, got in ((wrong, alone), (rewritten, both)):
+        full = grader.grade(les, answers)
+        assert {n: (r.verdict, r.diagnosis, r.message) for n, r in got.blanks.items()} == \
+               {n: (r.verdict, r.diagnosis, r.message) for n, r in full.blanks.items()}
+    assert alone.blanks["y_pred"].verdict == "incorrect" and both.blanks["loss"].verdict == "correct"

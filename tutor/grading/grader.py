@@ -390,6 +390,7 @@ class Grader:
                     lj["stream"] = True  # the learner watches their own run's prints as it trains
                 if ctx.verdicts_only:
                     lj["stop_at_disagreement"] = True  # nobody draws this run: the shadow run decides
+                lj.update(_decisive(ctx, shadowed, lj))
                 if shadowed:
                     jobs[0][0]["after"] = {"job": 1, "seconds": max(0.05, 1.5 * (ctx.ref.wall or 0.0))}
                 jobs.append((lj, lp))
@@ -407,7 +408,7 @@ class Grader:
         """Verdicts from the shadow run; True when it must be made again without an answer that hung."""
         learner = ctx.learner_run
         if sres.status == "skipped" and learner is not None and learner.status == "ok":
-            sres = learner  # its own checks all agreed: they are the verdicts
+            sres = learner  # its own checks agreed, or disagreed only where they are decisive: the verdicts
         if sres.status in ("timeout", "memory", "crashed", "oversize") and sres.marker is not None:
             owner = ctx.names[sres.marker] if 0 <= sres.marker < len(ctx.names) else None
             if owner in shadowed:
@@ -611,6 +612,20 @@ class Grader:
         for n, result in report.blanks.items():  # every way a result is made (static.py, _result) gets them here
             result.points = ctx.lesson.blanks[n].points
         return report
+
+
+def _decisive(ctx: GradeContext, shadowed: set[str], learner_job: dict) -> dict:
+    """One rewritten expression, reached once, every other answer the reference's own code: up to
+    that call the learner's program is the reference's, so its in-place check compares the values
+    the shadow run would, and a disagreement there needs no shadow run (a wrong last line of a long
+    training is then judged by one run, not two)."""
+    if len(shadowed) != 1:
+        return {}
+    (only,) = shadowed
+    i = ctx.names.index(only)
+    if i not in learner_job.get("once", ()) or any(n != only and ctx.rewritten(n) for n in ctx.valid):
+        return {}
+    return {"decisive": [i]}
 
 
 def _same_answers(answers: dict[str, str], quick: bool, k: int) -> Any:

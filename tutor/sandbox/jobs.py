@@ -110,6 +110,9 @@ class Job:
     # Compared blanks the program reaches at most once (the grader reads it off the program: top level,
     # outside any loop, function or comprehension): judged after their first compared call.
     once: list[int] = field(default_factory=list)
+    # In a learner run: in-place checks whose disagreement needs no shadow run (the program up to that
+    # blank's one call is the reference's, so the check compared what the shadow run would).
+    decisive: list[int] = field(default_factory=list)
 
     @classmethod
     def from_wire(cls, obj: Any) -> Job:
@@ -137,6 +140,7 @@ class Job:
             after=After.from_wire(obj["after"]) if "after" in obj else None,
             stop_when_judged=_blank_indices(obj.get("stop_when_judged"), "stop_when_judged"),
             once=_blank_indices(obj.get("once"), "once"),
+            decisive=_blank_indices(obj.get("decisive"), "decisive"),
             stop_at_disagreement=obj.get("stop_at_disagreement") is True,
         )
 
@@ -169,6 +173,8 @@ class Job:
             out["stop_at_disagreement"] = True
         if self.once:
             out["once"] = list(self.once)
+        if self.decisive:
+            out["decisive"] = list(self.decisive)
         return out
 
 

@@ -129,6 +129,7 @@ class Runtime:
         self.judge = {i for i in (job.get("stop_when_judged") or []) if isinstance(i, int)}
         self.stop_at_disagreement = job.get("stop_at_disagreement") is True
         self.once = {i for i in (job.get("once") or []) if isinstance(i, int)}  # judged by their one call
+        self.decisive = {i for i in (job.get("decisive") or []) if isinstance(i, int)}  # no shadow run for these
         self.stopped = False
         self.namespace: dict[str, Any] = {}
 
@@ -261,7 +262,8 @@ class Runtime:
         self.mark[0] = -1
         self._set_rng_state(after)
         if not have_ref or not self._record(i, st, ref, plain, seen):
-            self._need()
+            if not (have_ref and i in self.decisive):
+                self._need()  # the shadow run compares it in the reference's own state
             if self.stop_at_disagreement:
                 self.stopped = True
                 raise _Judged()
