@@ -140,7 +140,7 @@ class Grader:
             "blanks": specs,
             "max_pairs": 8,
             **({"shadow_sample_after": self.SAMPLE_AFTER, "shadow_sample_every": self.SAMPLE_EVERY} if sample else {}),
-            **({"once": once} if (once := programs.reached_once(prog.source)) else {}),
+            **({"once": once} if prog.compared and (once := programs.reached_once(prog.source)) else {}),
         }
 
     def _run(self, jobs: list[tuple[dict, programs.Program]], on_output: Callable[[str], None] | None = None) -> list[RunResult]:
@@ -632,11 +632,9 @@ def _same_answers(answers: dict[str, str], quick: bool, k: int) -> Any:
     """What makes two answer sets one grading: the same texts for the same blanks, graded the same
     way; a set that cannot be compared so (a value that is not hashable) is its own (`k`)."""
     try:
-        key = (frozenset(answers.items()), quick)
-        hash(key)
+        return frozenset(answers.items()), quick
     except TypeError:
-        return ("own", k)
-    return key
+        return "own", k
 
 
 def _renumbered(job: dict, base: int) -> dict:

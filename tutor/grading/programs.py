@@ -23,6 +23,7 @@ class Program:
     source: str
     origins: list[tuple[str | None, int]] = field(default_factory=list)  # per line: (blank, file line)
     index: dict[str, int] = field(default_factory=dict)  # blank name -> hook index
+    compared: set[int] = field(default_factory=set)  # hook indices compared with the reference in this run
 
     def origin(self, line: int | None) -> tuple[str | None, int | None]:
         """(blank name, lesson file line) of a 1-based generated line."""
@@ -80,6 +81,7 @@ class _Builder:
         self.buf_blank: str | None = None
         self.buf_line = 0
         self.wrap: int | None = None  # hook index of a statement fragment on the current line
+        self.compared: set[int] = set()
 
     def text(self, text: str, file_line_of, start_index: int) -> int:
         """Append template text; returns the template line index after it."""
@@ -129,7 +131,7 @@ class _Builder:
     def program(self, index: dict[str, int]) -> Program:
         if self.buf:
             self.flush()
-        return Program("\n".join(self.lines) + "\n", self.origins, index)
+        return Program("\n".join(self.lines) + "\n", self.origins, index, self.compared)
 
 
 def _simple_statement(text: str) -> bool:
@@ -219,9 +221,11 @@ def build(
             if blank.kind == "expression":
                 # The learner's expression runs before the reference's lambda is even made (runtime.py).
                 if blank.name in shadow and blank.name in answers:
+                    b.compared.add(i)
                     rendered = (f"__tutor_blank__({i}, __tutor_learner__({i}, lambda: {_paren(answers[blank.name])}), "
                                 f"lambda: {_paren(blank.answer)})")
                 elif use_learner and blank.name in check:
+                    b.compared.add(i)
                     rendered = f"__tutor_check__({i}, __tutor_check_learner__({i}, lambda: {_paren(text)}), lambda: {_paren(blank.answer)})"
                 elif use_learner and mark:
                     rendered = f"__tutor_run__({i}, lambda: {_paren(text)})"
