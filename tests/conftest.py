@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 
 import pytest
 
+from tutor.grading.factory import reference_cache
 from tutor.grading.grader import Grader
 from tutor.lesson import load_lessons
 from tutor.paths import builtin_lessons_dir
@@ -20,8 +23,23 @@ def lessons():
 @pytest.fixture(scope="session")
 def grader():
     ev = Evaluator(preload=("numpy", "torch"))
-    yield Grader(ev)
+    yield Grader(ev, ref_cache=reference_cache())
     ev.close()
+
+
+def pytest_configure(config):
+    """One cache folder for the whole run, fresh (never the user's own): the xdist workers and the
+    `tutor` commands the tests start inherit $TUTOR_CACHE, so each lesson's reference run is made
+    once per run, as it is once per machine for a user."""
+    if not hasattr(config, "workerinput"):
+        config.tutor_cache = tempfile.mkdtemp(prefix="tutor-test-cache-")
+        os.environ["TUTOR_CACHE"] = config.tutor_cache
+
+
+def pytest_unconfigure(config):
+    folder = getattr(config, "tutor_cache", None)
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(config, items):

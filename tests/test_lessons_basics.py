@@ -174,7 +174,7 @@ def test_2features_equivalent_answers_pass(grader, lessons, blank, text):
     [
         ("model", "nn.Linear(2, 1)", ("runtime_error", "wrong_value", "wrong_type")),
         ("model", "nn.Sequential(nn.Linear(2, 2), nn.Sigmoid())", ("shape_mismatch", "wrong_type")),
-        ("model", "2 * nn.Sequential(nn.Linear(2, 1), nn.Sigmoid())", ("runtime_error",)),
+        ("model", "2 * nn.Sequential(nn.Linear(2, 1), nn.Sigmoid())", ("shape_mismatch",)),
         ("loss", "F.mse_loss(hypothesis, y_train)", ("wrong_value", "wrong_type")),
         ("accuracy", "correct.sum().item()", ("scaled",)),
         ("prediction", "hypothesis", ("wrong_type", "dtype_mismatch", "wrong_value")),
@@ -184,12 +184,13 @@ def test_2features_typical_mistakes_are_named(grader, lessons, blank, text, diag
     assert_only_wrong(grade(grader, lesson(lessons, "logreg-2features"), **{blank: text}), blank, diagnoses)
 
 
-def test_2features_model_that_compares_equal_but_runs_differently_is_named(grader, lessons):
-    # `2 * nn.Sequential(...)` repeats the layers with the same parameters: its value compares equal in
-    # shadow evaluation, so the grader isolates rewritten expression blanks when the run fails.
+def test_2features_model_that_repeats_its_layers_is_named(grader, lessons):
+    # `2 * nn.Sequential(...)` repeats the same layer objects (the same parameters, so a comparison of
+    # unique children and parameters calls it equal): it is compared as the layers it applies, in order.
     report = grade(grader, lesson(lessons, "logreg-2features"), model="2 * nn.Sequential(nn.Linear(2, 1), nn.Sigmoid())")
     assert not report.passed
-    assert report.blanks["model"].diagnosis == "runtime_error" and "shapes" in report.blanks["model"].message
+    assert report.blanks["model"].diagnosis == "shape_mismatch"
+    assert "layer 1 gives 1 features but layer 3 expects 2" in report.blanks["model"].message
 
 
 # ---- backprop-by-hand (seed 002) ----------------------------------------------------------------

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from tutor.paths import datasets_dir
+from tutor.paths import CACHE_ENV, cache_dir, datasets_dir
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ DATASETS: dict[str, Dataset] = {
 }
 
 MNIST_ENV = "TUTOR_MNIST"  # an .npz file, or a folder of the four IDX files (optionally .gz)
-MNIST_CACHE_ENV = "TUTOR_CACHE"  # where the CSV made from them is kept (default ~/.cache/tutor)
+MNIST_CACHE_ENV = CACHE_ENV  # where the CSV made from them is kept (tutor.paths.cache_dir)
 
 
 class DatasetError(Exception):
@@ -204,7 +204,7 @@ def mnist_csv(source: str | Path | None = None, cache: str | Path | None = None)
         raise DatasetError(
             f"MNIST is not shipped with the tutor: set {MNIST_ENV} to an .npz file or a folder of its IDX files"
         )
-    folder = Path(cache or os.environ.get(MNIST_CACHE_ENV) or Path.home() / ".cache" / "tutor")
+    folder = Path(cache) if cache else cache_dir()
     out = folder / "mnist.csv"
     if out.is_file() and out.stat().st_mtime >= Path(src).stat().st_mtime:
         return out

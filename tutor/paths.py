@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 _PACKAGE = Path(__file__).resolve().parent
@@ -20,3 +21,17 @@ def builtin_lessons_dir() -> Path:
 
 def datasets_dir() -> Path:
     return _find("data", "datasets")
+
+
+CACHE_ENV = "TUTOR_CACHE"
+
+
+def cache_dir() -> Path:
+    """Where the tutor keeps what it can make again (reference runs, the MNIST CSV): $TUTOR_CACHE if
+    set, else the user cache directory (~/.cache/tutor on Linux)."""
+    value = os.environ.get(CACHE_ENV, "").strip()
+    if value:
+        return Path(value).expanduser()
+    import platformdirs
+
+    return platformdirs.user_cache_path("tutor", appauthor=False)

@@ -28,7 +28,15 @@ def make_grader(lessons: Iterable[Any], *, require_isolation: bool = False, wait
     except BaseException:
         evaluator.close()
         raise
-    return Grader(evaluator)
+    return Grader(evaluator, ref_cache=reference_cache())
+
+
+def reference_cache() -> Any:
+    """The reference runs kept on disk, under the tutor's cache folder (tutor/grading/refcache.py)."""
+    from tutor.grading.refcache import ReferenceCache
+    from tutor.paths import cache_dir
+
+    return ReferenceCache(cache_dir() / "references")
 
 
 @contextmanager

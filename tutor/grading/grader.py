@@ -98,9 +98,10 @@ def diag_status(res: RunResult, owner: str | None) -> Diagnosis:
 class Grader:
     """Grades answers with one warm evaluator; several answer sets reuse it and the reference runs."""
 
-    def __init__(self, evaluator: Any, *, datasets_dir: Any = None) -> None:
+    def __init__(self, evaluator: Any, *, datasets_dir: Any = None, ref_cache: Any = None) -> None:
         self.evaluator = evaluator
         self.datasets_dir = datasets_dir
+        self.ref_cache = ref_cache  # a refcache.ReferenceCache: reference runs kept across processes
         self._refs: dict[tuple[str, str], RunResult] = {}
         self._ref_problems: dict[tuple[str, str], str] = {}  # failed reference runs of `references`, said once
         self._sizes: dict[str, list[int]] = {}
@@ -148,19 +149,20 @@ class Grader:
             outcomes = self.evaluator.run([j for j, _ in jobs], on_output=lambda _i, text: on_output(text))
         else:
             outcomes = self.evaluator.run([j for j, _ in jobs])
-        results = []
-        for outcome in outcomes:
-            res = parse_run(outcome.status, outcome.header, outcome.arrays)
-            res.marker = outcome.marker
-            res.stdout = outcome.stdout or ""
-            res.stdout_truncated = bool(outcome.stdout_truncated)
-            res.signal = outcome.signal
-            if outcome.error:
-                res.detail = outcome.error
-            if not res.wall:
-                res.wall = outcome.wall or 0.0
-            results.append(res)
-        return results
+        return [_run_result(outcome) for outcome in outcomes]
+
+    def _reference_runs(self, jobs: list[dict]) -> list[RunResult]:
+        """Reference runs: those kept on disk (`ref_cache`) read back, the others run in one request
+        (and kept when they end well)."""
+        cache = self.ref_cache
+        outcomes = [cache.get(job) if cache is not None else None for job in jobs]
+        todo = [k for k, o in enumerate(outcomes) if o is None]
+        if todo:
+            for k, outcome in zip(todo, self.evaluator.run([jobs[k] for k in todo])):
+                outcomes[k] = outcome
+                if cache is not None:
+                    cache.put(jobs[k], outcome)
+        return [_run_result(outcome) for outcome in outcomes]
 
     def sizes(self, lesson: Lesson) -> Sizes:
         """What a `scaled` factor may be explained by, worked out once per lesson (after its reference
@@ -192,8 +194,8 @@ class Grader:
         problem = self._ref_problems.pop(key, None)
         if problem is not None:
             raise LessonRunError(problem)
-        prog = programs.build(lesson)
-        (res,) = self._run([(self._reference_job(lesson, prog), prog)])
+        prog = _reference_program(lesson)
+        (res,) = self._reference_runs([self._reference_job(lesson, prog)])
         if res.status != "ok":
             raise LessonRunError(self._reference_problem(lesson, prog, res))
         self._refs[key] = res
@@ -210,13 +212,13 @@ class Grader:
                 if key in self._refs or key in self._ref_problems or any(key == k for k, *_ in todo):
                     continue
                 try:
-                    prog = programs.build(lesson)
+                    prog = _reference_program(lesson)
                     todo.append((key, lesson, prog, self._reference_job(lesson, prog)))
                 except LessonRunError as exc:
                     self._ref_problems[key] = str(exc)
                 except Exception:  # noqa: BLE001 - `reference` meets it again, in its turn
                     continue
-            ran = self._run([(job, prog) for _, _, prog, job in todo])
+            ran = self._reference_runs([job for *_, job in todo])
             for (key, lesson, prog, _), res in zip(todo, ran):
                 if res.status == "ok":
                     self._refs[key] = res
@@ -373,6 +375,14 @@ class Grader:
         disagrees, the run fails, or the run takes longer than the reference's did. An answer that hangs
         or blows the memory in the shadow run is judged so, and the shadow run made again without it."""
         lesson, shadowed = ctx.lesson, set(ctx.exprs)
+        if not any(ctx.rewritten(n) for n in ctx.valid):
+            # Every answer is the reference's own code (or none is given): the learner's program is
+            # the reference program, whose run (seeded, made with the blanks marked) is at hand.
+            ctx.learner_program = programs.build(lesson, answers=ctx.valid, learner=set(ctx.valid))
+            ctx.learner_run = copy.copy(ctx.ref)
+            if ctx.on_output is not None and ctx.ref.stdout:
+                ctx.on_output(ctx.ref.stdout)
+            return
         for _attempt in range(len(ctx.exprs) + 1):
             ctx.stop_if_cancelled()
             jobs = []
@@ -626,6 +636,27 @@ def _decisive(ctx: GradeContext, shadowed: set[str], learner_job: dict) -> dict:
     if i not in learner_job.get("once", ()) or any(n != only and ctx.rewritten(n) for n in ctx.valid):
         return {}
     return {"decisive": [i]}
+
+
+def _reference_program(lesson: Lesson) -> programs.Program:
+    """The reference program as a learner who gives every reference answer would run it (each blank
+    marked: the run counts how often each blank runs, and says which one a failure is in), so a
+    grading whose answers are all the reference's own code takes this run as the learner's."""
+    return programs.build(lesson, answers=lesson.reference_answers(), learner=set(lesson.blanks))
+
+
+def _run_result(outcome: Any) -> RunResult:
+    """A RunResult from the evaluator's JobOutcome (its child header is decoded, untrusted)."""
+    res = parse_run(outcome.status, outcome.header, outcome.arrays)
+    res.marker = outcome.marker
+    res.stdout = outcome.stdout or ""
+    res.stdout_truncated = bool(outcome.stdout_truncated)
+    res.signal = outcome.signal
+    if outcome.error:
+        res.detail = outcome.error
+    if not res.wall:
+        res.wall = outcome.wall or 0.0
+    return res
 
 
 def _same_answers(answers: dict[str, str], quick: bool, k: int) -> Any:

@@ -154,7 +154,10 @@ class Encoder:
             data = p.detach().to("cpu").double().numpy() if p.numel() <= MAX_ELEMENTS else np.zeros(0)
             desc["params"].append({"name": name, "shape": list(p.shape), "array": self._add(data)})
         if depth < 4:
-            for name, child in list(m.named_children())[:64]:
+            # `_modules`, not `named_children()`, which lists a module used twice once: the layers of
+            # `nn.Sequential(...) * 2` are the same modules twice, and its description must say so.
+            children = [(name, child) for name, child in m._modules.items() if child is not None]
+            for name, child in children[:64]:
                 d = self._module(child, depth + 1)
                 d["name"] = name
                 desc["children"].append(d)
@@ -217,9 +220,11 @@ def _callable_like(v: Any, torch: Any) -> bool:
 
 
 def _layers(m: Any, torch: Any) -> list[Any]:
-    """A module as the list of layers it applies in order: Sequentials inside Sequentials flattened."""
+    """A module as the list of layers it applies in order: Sequentials inside Sequentials flattened, and
+    a layer applied twice listed twice (`nn.Sequential(...) * 2` holds the same seven modules twice, which
+    `children()` would list once: the same parameters, twice the depth)."""
     if isinstance(m, torch.nn.Sequential):
-        return [leaf for child in m.children() for leaf in _layers(child, torch)]
+        return [leaf for child in m._modules.values() if child is not None for leaf in _layers(child, torch)]
     return [m]
 
 
