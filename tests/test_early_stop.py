@@ -50,6 +50,32 @@ def test_a_run_whose_expression_agrees_is_never_cut_short(grader):
     assert res.status == "ok" and not res.stopped and "reached the end" in res.stdout
 
 
+OBJECTS = """
+total = 0.0
+for i in range(200000):
+    kind = __tutor_blank__(0, __tutor_learner__(0, lambda: LEARNER), lambda: "sum")
+    total = total + i
+print("reached the end")
+"""
+
+
+@pytest.mark.parametrize("learner", [
+    '"mean"',  # a string (a loss or an optimizer of another kind alike): one pair is its diagnosis
+    "None",
+    "float(i)",  # a number where a string is expected
+])
+def test_a_value_that_is_not_a_number_is_described_by_its_first_differing_call(grader, learner):
+    # (Two numbers that differ keep counting up to `max_pairs`, for the scale and the call they
+    # differ from: the first test above.)
+    job = {"id": "shadow", "source": OBJECTS.replace("LEARNER", learner), "blanks": [{"name": "kind"}],
+           "max_pairs": 8, "stop_when_judged": [0], "timeout": 60.0}
+    res = _parsed(grader.evaluator, job)
+    trace = res.blanks[0]
+    assert res.status == "ok" and res.stopped and trace.first_mismatch == 0
+    assert len(trace.pairs) == 1 and trace.seen == 1  # ended at its first call, not 8 or 200000 calls on
+    assert "reached the end" not in res.stdout
+
+
 @pytest.mark.parametrize("bad", [[-1], ["0"], [True], 3, [0.5]])
 def test_stop_when_judged_must_be_blank_numbers(bad):
     with pytest.raises(JobError):
