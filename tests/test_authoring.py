@@ -4,6 +4,7 @@ and line need the author."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -213,3 +214,25 @@ def test_imports_and_magics_in_a_built_lesson(tmp_path):
     assert "for epoch in range(2):\n    pass\n" in lesson.steps[0].code  # a loop left empty keeps `pass`
     places = {(n.cell, n.line): n.text for n in imported.notes if isinstance(n, Note)}
     assert "IPython magic" in places[(1, 1)] and "`sklearn` is not available" in places[(1, 7)]
+
+
+def test_reading_a_notebook_skips_the_slow_iri_checker_and_still_validates(tmp_path):
+    """jsonschema's `iri` format checker (rfc3987_syntax, which builds a parser at import: 1.4 s of
+    every `tutor import`) is not loaded for a notebook, whose schema has no formats; the schema is
+    still checked."""
+    good = _write(tmp_path / "ok.ipynb", [("code", "x = 1")])
+    bad = tmp_path / "bad.ipynb"
+    bad.write_text(json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [{"cell_type": "code"}]}))
+    probe = (
+        "import sys\nfrom pathlib import Path\nfrom tutor.authoring.notebook import read_notebook, AuthoringError\n"
+        f"print(len(read_notebook(Path({str(good)!r})).cells))\n"
+        "try:\n"
+        f"    read_notebook(Path({str(bad)!r}))\n"
+        "except AuthoringError as exc:\n"
+        "    print('refused:', exc)\n"
+        "print('rfc3987_syntax' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == "1" and "refused:" in lines[1] and "nbformat can read" in lines[1] and lines[2] == "False"

@@ -74,9 +74,29 @@ class Imported:
     framework: str
 
 
+def _nbformat():
+    """nbformat, imported without jsonschema's checker of the `iri` string format: the module behind it
+    (rfc3987_syntax, when installed) builds a parser at import, 1.4 s of every `tutor import`, for a
+    format no notebook schema uses (nbformat validates without format checks). Only when jsonschema
+    is not loaded yet; afterwards the module imports as usual."""
+    import sys
+
+    if "jsonschema" in sys.modules or "rfc3987_syntax" in sys.modules:
+        import nbformat
+
+        return nbformat
+    sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment] - `import` of it raises ImportError
+    try:
+        import nbformat
+    finally:
+        if sys.modules.get("rfc3987_syntax", 0) is None:
+            del sys.modules["rfc3987_syntax"]
+    return nbformat
+
+
 def read_notebook(path: Path):
     """The notebook at `path` (nbformat 4); AuthoringError with a sentence if it cannot be read."""
-    import nbformat
+    nbformat = _nbformat()
 
     try:
         raw = read_limited(path, NOTEBOOK_LIMIT)

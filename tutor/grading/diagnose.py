@@ -107,16 +107,17 @@ def _scale_of(pairs: list[tuple[Value, Value, int]]) -> tuple[float, int] | None
     g = np.concatenate(gots)
     if not (np.all(np.isfinite(r)) and np.all(np.isfinite(g))):
         return None
-    rr = float(np.dot(r, r))
-    if rr == 0.0 or r.size == 0:
-        return None
-    k = float(np.dot(g, r)) / rr
-    if k == 0 or not math.isfinite(k):
-        return None
-    low = any("32" in v.dtype or "16" in v.dtype for v, _, _ in pairs)
-    tol = (1e-4 if low else 1e-7) * max(float(np.max(np.abs(g))), 1e-300)
-    if float(np.max(np.abs(g - k * r))) > tol:
-        return None
+    with np.errstate(over="ignore", invalid="ignore"):  # a learner's huge values: no factor, not a warning
+        rr = float(np.dot(r, r))
+        if rr == 0.0 or r.size == 0 or not math.isfinite(rr):
+            return None
+        k = float(np.dot(g, r)) / rr
+        if k == 0 or not math.isfinite(k):
+            return None
+        low = any("32" in v.dtype or "16" in v.dtype for v, _, _ in pairs)
+        tol = (1e-4 if low else 1e-7) * max(float(np.max(np.abs(g))), 1e-300)
+        if not float(np.max(np.abs(g - k * r))) <= tol:
+            return None
     return k, _independent(r)
 
 
