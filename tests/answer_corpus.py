@@ -418,12 +418,13 @@ eq(L, "in-place ReLUs; reduction and momentum said out loud; the prediction move
 # FINDING: the same four Linear layers and three ReLUs, created in the same order (same initial weights),
 # grouped in nested Sequentials: n_params, model(x) and the whole run are identical, but the grader
 # counts the top-level children.
-eq(L, "nested Sequentials (same layers, same order); the prediction moved to the device", model=(
-    "nn.Sequential(nn.Sequential(nn.Linear(1, 10), nn.ReLU()), nn.Sequential(nn.Linear(10, 20), nn.ReLU()), "
-    "nn.Sequential(nn.Linear(20, 10), nn.ReLU()), nn.Linear(10, 1))"), output="model(x).detach().to(device)")
 # FINDING: the functional loss is refused for its type (as in the other lessons).
-eq(L, "the loss as a function; dampening said out loud", loss_func="F.l1_loss",
-   optimizer="optim.SGD(params=model.parameters(), lr=0.0002, dampening=0)")
+# (One set: each of its four blanks another way; a 10000-epoch run a set.)
+eq(L, "nested Sequentials (same layers, same order); the prediction moved to the device; the loss as a"
+   " function; dampening said out loud", model=(
+    "nn.Sequential(nn.Sequential(nn.Linear(1, 10), nn.ReLU()), nn.Sequential(nn.Linear(10, 20), nn.ReLU()), "
+    "nn.Sequential(nn.Linear(20, 10), nn.ReLU()), nn.Linear(10, 1))"), output="model(x).detach().to(device)",
+   loss_func="F.l1_loss", optimizer="optim.SGD(params=model.parameters(), lr=0.0002, dampening=0)")
 bad(L, "model", "nn.Sequential(nn.Linear(1, 10), nn.ReLU(), nn.Linear(20, 10), nn.ReLU(), nn.Linear(10, 20), nn.ReLU(), nn.Linear(10, 1))",
     ("shape_mismatch", "runtime_error"), "layer sizes that do not chain")
 bad(L, "model", "nn.Sequential(nn.Linear(1, 10), nn.ReLU(), nn.Linear(10, 20), nn.ReLU(), nn.Linear(20, 10), nn.ReLU())",
@@ -436,20 +437,20 @@ bad(L, "model", "nn.Sequential(nn.Linear(1, 20), nn.ReLU(), nn.Linear(20, 20), n
 
 # ==== digits-lr-vs-mlp (slow: about 15 s a grade) =================================================
 L = "digits-lr-vs-mlp"
-eq(L, "as_tensor, shape[0], keywords in another order, the sizes as numbers, relu as a function",
+# (One set: every blank another way; `mlp_forward` with a hidden name `h` is in tests/test_lessons_digits.py.)
+eq(L, "as_tensor, shape[0], keywords in another order, the sizes as numbers, relu as a function; set_to_none,"
+   " torch.sum, label smoothing 0, weight decay 0, clone then detach",
    getitem="return torch.as_tensor(self.X[index], dtype=torch.float32), torch.as_tensor(self.y[index], dtype=torch.int64)",
    len="return self.y.shape[0]",
    train_loader="train_loader = DataLoader(train_dataset, shuffle=True, batch_size=64, generator=g)",
    val_loader="val_loader = DataLoader(val_dataset, batch_size=64, shuffle=False, drop_last=False)",
    lr_fc="nn.Linear(64, 10)",
-   mlp_forward="return self.fc2(torch.relu(self.fc1(x)))")
-eq(L, "set_to_none, torch.sum, label smoothing 0, weight decay 0, clone then detach",
+   mlp_forward="return self.fc2(torch.relu(self.fc1(x)))",
    train_step="self.optimizer.zero_grad(set_to_none=True)\nloss = self.criterion(self.model(inputs), labels)\nloss.backward()\nself.optimizer.step()",
    count_correct="torch.sum(output.argmax(1) == labels).item()",
    criterion="nn.CrossEntropyLoss(label_smoothing=0.0)",
    optimizer="optim.Adam(model.parameters(), lr=lr, weight_decay=0)",
-   keep_best="best_state = {k: v.clone().detach() for k, v in model.state_dict().items()}",
-   mlp_forward="h = F.relu(self.fc1(x))\nreturn self.fc2(h)")
+   keep_best="best_state = {k: v.clone().detach() for k, v in model.state_dict().items()}")
 bad(L, "getitem", "x = torch.tensor(self.X[index], dtype=torch.float64)\nlabel = torch.tensor(self.y[index], dtype=torch.int64)\nreturn x, label",
     ("dtype_mismatch", "runtime_error"), "float64 pixels")
 bad(L, "len", "return self.X.shape[1]", "wrong_value", "the number of pixels, not of samples")

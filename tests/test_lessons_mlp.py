@@ -65,7 +65,7 @@ VARIANTS = [
         "output": "model(x).detach().clone()",
     },
     {
-        "model": "torch.nn.Sequential(torch.nn.Linear(1, 10), torch.nn.ReLU(), torch.nn.Linear(10, 20), torch.nn.ReLU(), torch.nn.Linear(20, 10), torch.nn.ReLU(), torch.nn.Linear(10, 1))",
+        "model": "torch.nn.Sequential(torch.nn.Linear(1, 10), torch.nn.ReLU(True), torch.nn.Linear(10, 20), torch.nn.ReLU(), torch.nn.Linear(20, 10), torch.nn.ReLU(), torch.nn.Linear(10, 1))",
         "loss_func": "torch.nn.L1Loss()",
         "optimizer": "torch.optim.SGD(params=model.parameters(), lr=0.0002)",
         "output": "model.forward(x).detach()",

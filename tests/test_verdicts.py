@@ -110,8 +110,8 @@ def test_a_statement_that_does_something_wrong_is_not_called_no_effect(grader, l
     ("logreg-torch", "super_init", "nn.Module.__init__(self)"),
     ("logreg-torch", "super_init", "torch.nn.Module.__init__(self)"),
     ("logreg-torch", "super_init", "super(LogisticRegression, self).__init__()"),
-    # (every ReLU `inplace=True`: the answer corpus's first mlp-regression set; a 10000-epoch run each)
-    ("mlp-regression", "model", MLP.replace("nn.ReLU()", "nn.ReLU(True)", 1)),
+    # (mlp-regression's in-place ReLUs, `inplace=True` and `ReLU(True)`: the answer corpus's first set
+    # and tests/test_lessons_mlp.py's variants; a 10000-epoch run each)
 ])
 def test_equivalent_code_is_right(grader, lessons, key, blank, text) -> None:
     les = lesson(lessons, key)
