@@ -97,3 +97,15 @@ def test_any_answer_gets_a_verdict(grader, lessons, data):
     for n in lesson.blanks:
         if n not in names:
             assert report.blanks[n].verdict == "correct", (n, report.blanks[n].message, {k: answers[k] for k in names})
+
+
+@pytest.mark.parametrize("key, blank", [("logreg-torch", "super_init"), ("zero-grad", "zero_grad"), ("linreg-y2x", "step"),
+                                        ("linreg-y2x", "zero_grad"), ("linreg-numpy", "dw")])
+def test_an_answer_ending_in_a_backslash_is_refused_not_joined_to_the_next_line(lessons, key, blank):
+    # Found by the fuzz test: `\` alone compiled in the unmarked program (it joins the next line) and
+    # broke the program the learner's run has, whose hooks follow the answer's line.
+    lesson = next(l for l in lessons if l.id == key)
+    ctx = GradeContext(lesson, {blank: "\\"}, lambda: False, None)
+    Grader(_NoEvaluator())._check_answers(ctx)
+    got = ctx.results[blank]
+    assert (got.verdict, got.diagnosis) == ("error", "syntax_error") and "`\\`" in got.message, got.message

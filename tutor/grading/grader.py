@@ -343,7 +343,8 @@ class Grader:
                 ctx.results[blank.name] = bad
             else:
                 ctx.valid[blank.name] = answer_text(lesson, blank, text)
-        if ctx.valid and not _compiles(programs.build(lesson, answers=ctx.valid, learner=set(ctx.valid), mark=False).source):
+        # The program as the learner's run has it (each answer inside the hooks that mark its blank).
+        if ctx.valid and not _compiles(programs.build(lesson, answers=ctx.valid, learner=set(ctx.valid)).source):
             for name in list(ctx.valid):  # which answer breaks the program: each in its place alone
                 bad = static_check(lesson, lesson.blanks[name], ctx.answers.get(name))
                 if bad is not None:

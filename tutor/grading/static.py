@@ -62,6 +62,10 @@ def static_check(lesson: Lesson, blank: Blank, text: str | None, in_place: bool 
     if len(text) > ANSWER_MAX_CHARS:
         return _too_complex(blank, f"{len(text):,} characters, more than {ANSWER_MAX_CHARS:,}")
     src = answer_text(lesson, blank, text)
+    if src.rstrip().endswith("\\"):  # a line continuation: the answer would run into the program's next line
+        end = src.rstrip()
+        line = end.count("\n") + 1
+        return _syntax(blank, line, _end_col(end, line), "a `\\` at its end continues it onto the program's next line", end)
     tree, bad = _parse(blank, src)
     if bad is not None:
         return bad
@@ -145,6 +149,23 @@ def _compile_in_place(lesson: Lesson, blank: Blank, text: str, src: str) -> Blan
         return _too_complex(blank, "too deep for Python's compiler")
     except ValueError as exc:
         return _syntax(blank, 1, 1, str(exc) or "it cannot be read")
+    return _compile_as_run(lesson, blank, src)
+
+
+def _compile_as_run(lesson: Lesson, blank: Blank, src: str) -> BlankResult | None:
+    """The program as a learner's run has it (the answer wrapped in the hooks that mark its blank)
+    must compile too: an answer may compile above only thanks to the line after it (as one ending in a
+    `\\` did, refused before this now), and in the run the hooks' lines follow it instead."""
+    try:
+        compile(programs.build(lesson, answers={blank.name: src}, learner={blank.name}).source, "<check>", "exec",
+                dont_inherit=True)
+    except SyntaxError as exc:
+        line = src.count("\n") + 1
+        why = ("a `\\` at its end continues it onto the program's next line" if src.rstrip().endswith("\\")
+               else exc.msg)
+        return _syntax(blank, line, _end_col(src, line), why, src)
+    except (RecursionError, MemoryError, ValueError):
+        return _too_complex(blank, "too deep for Python's compiler")
     return None
 
 
