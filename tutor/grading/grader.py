@@ -10,7 +10,9 @@
    expression alone, in one request).
 
 What the stages share lives in one `GradeContext`. The reference run of each lesson is made once per
-Grader and cached; every run happens in the sandboxed evaluator, never in this process. The stages
+Grader and cached, and kept on disk for the next process (`ref_cache`, tutor/grading/refcache.py); it
+is made with every blank marked, so answers that are all the reference's own code take it as their
+run. Every run happens in the sandboxed evaluator, never in this process. The stages
 that run programs are generators (`Runs`): `grade` drives one grading's, `grade_many` several at
 once, so the runs they need at the same time go to the evaluator as one request, run in parallel.
 """
