@@ -91,6 +91,11 @@ def job_key(job: dict) -> str:
     return h.hexdigest()
 
 
+def _ended_well(outcome: Any) -> bool:
+    """The worker ran the job and the program itself ended without an error: the only runs kept."""
+    return outcome.status == "ok" and isinstance(outcome.header, dict) and outcome.header.get("status") == "ok"
+
+
 class ReferenceCache:
     """Successful reference runs, one file each in `folder`, shared by every process that uses it."""
 
@@ -121,7 +126,7 @@ class ReferenceCache:
                 reply = None
             if isinstance(reply, dict):
                 outcome = outcome_from(job, reply, data[_PREFIX + n:])
-        if outcome is None or outcome.status != "ok" or not isinstance(outcome.header, dict) or outcome.header.get("status") != "ok":
+        if outcome is None or not _ended_well(outcome):
             self._remove(path)
             return None
         try:
@@ -134,7 +139,7 @@ class ReferenceCache:
         """Keeps `outcome` (a successful run of `job`); a failure to write is ignored."""
         from tutor.sandbox import wire
 
-        if outcome.status != "ok" or not isinstance(outcome.header, dict) or outcome.header.get("status") != "ok":
+        if not _ended_well(outcome):
             return
         reply = {k: getattr(outcome, k) for k in _REPLY_KEYS}
         try:

@@ -154,16 +154,14 @@ def _compile_in_place(lesson: Lesson, blank: Blank, text: str, src: str) -> Blan
 
 def _compile_as_run(lesson: Lesson, blank: Blank, src: str) -> BlankResult | None:
     """The program as a learner's run has it (the answer wrapped in the hooks that mark its blank)
-    must compile too: an answer may compile above only thanks to the line after it (as one ending in a
-    `\\` did, refused before this now), and in the run the hooks' lines follow it instead."""
+    must compile too: an answer may compile unwrapped only thanks to the line after it, which in the
+    run is a hook's line instead (a trailing `\\` was one such answer: `static_check` refuses it first)."""
     try:
         compile(programs.build(lesson, answers={blank.name: src}, learner={blank.name}).source, "<check>", "exec",
                 dont_inherit=True)
     except SyntaxError as exc:
         line = src.count("\n") + 1
-        why = ("a `\\` at its end continues it onto the program's next line" if src.rstrip().endswith("\\")
-               else exc.msg)
-        return _syntax(blank, line, _end_col(src, line), why, src)
+        return _syntax(blank, line, _end_col(src, line), exc.msg, src)
     except (RecursionError, MemoryError, ValueError):
         return _too_complex(blank, "too deep for Python's compiler")
     return None
