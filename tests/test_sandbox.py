@@ -254,8 +254,41 @@ def test_a_job_started_on_the_clock_is_stopped_when_the_run_it_waited_on_ends_we
     assert not [p for p in children_of(ev.pid) if p not in idle]  # the stopped one is gone too
 
 
+HANG = "sum(1 for _ in iter(int, 1))"  # never ends
+
+
+def test_a_run_that_hangs_in_its_own_checked_code_never_starts_the_job_waiting_on_it(ev: Evaluator) -> None:
+    # The learner's run hangs inside blank 0's own code, its checks agreeing so far: the shadow run
+    # (which would hang in the same call) is held past its clock and skipped, not run to a timeout too.
+    learner_src = f"v = __tutor_check__(0, __tutor_check_learner__(0, lambda: {HANG}), lambda: 1.0)\n"
+    start = time.monotonic()
+    shadow, learner = ev.run(
+        [job("print('shadow started')", id="shadow", after={"job": 1, "seconds": 0.05, "hold": [0]}, stream=True),
+         job(learner_src, id="learner", blanks=[{"name": "a"}], timeout=1.0)])
+    assert learner.status == "timeout" and learner.marker == 0
+    assert shadow.status == "skipped" and shadow.stdout == "" and "ran out of time" in shadow.error
+    assert time.monotonic() - start < 5
+
+
+@pytest.mark.parametrize("case", ["disagreed first", "in the reference's half", "not held"])
+def test_a_hang_the_shadow_run_may_not_repeat_starts_it_on_the_clock(ev: Evaluator, case: str) -> None:
+    if case == "disagreed first":  # blank 0 disagrees (NEED), then blank 1 hangs
+        src = ("v = __tutor_check__(0, __tutor_check_learner__(0, lambda: 2.0), lambda: 1.0)\n"
+               f"u = __tutor_check__(1, __tutor_check_learner__(1, lambda: {HANG}), lambda: 1.0)\n")
+    elif case == "in the reference's half":  # the learner's value is made; the reference's hangs in its state
+        src = f"v = __tutor_check__(0, __tutor_check_learner__(0, lambda: 1.0), lambda: {HANG})\n"
+    else:
+        src = f"v = __tutor_check__(1, __tutor_check_learner__(1, lambda: {HANG}), lambda: 1.0)\n"
+    hold = [1] if case == "disagreed first" else [0]
+    shadow, learner = ev.run(
+        [job("print('shadow started')", id="shadow", after={"job": 1, "seconds": 0.05, "hold": hold}),
+         job(src, id="learner", blanks=[{"name": "a"}, {"name": "b"}], timeout=1.0)])
+    assert learner.status == "timeout"
+    assert (shadow.status, shadow.stdout) == ("ok", "shadow started\n")
+
+
 def test_a_malformed_after_is_an_ordinary_job(ev: Evaluator) -> None:
-    for bad in ({"job": 0}, {"job": 5}, {"job": -1}, {"job": True}, "1"):
+    for bad in ({"job": 0}, {"job": 5}, {"job": -1}, {"job": True}, "1", {"job": 0, "hold": [True, -1, "x", 2**70]}):
         first, second = ev.run([job("print(1)", after=bad), job("print(2)")])
         assert (first.status, first.stdout, second.stdout) == ("ok", "1\n", "2\n"), bad
 

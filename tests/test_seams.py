@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 
 from test_app import FakeGrader
 
@@ -48,3 +49,13 @@ def test_a_grader_lacking_a_parameter_would_be_caught() -> None:
             return None
 
     assert _conforms(Narrow, GraderLike) == ["grade"]
+
+
+def test_no_module_of_the_package_is_over_700_lines() -> None:
+    """The shape's rule (DESIGN.md, docs/architecture.md): a module that outgrows 700 lines is split by job."""
+    import tutor
+
+    root = Path(tutor.__file__).parent
+    long = {str(p.relative_to(root)): n for p in sorted(root.rglob("*.py"))
+            if (n := len(p.read_text(encoding="utf-8").splitlines())) > 700}
+    assert long == {}

@@ -9,7 +9,8 @@
    `_last_checks` (a full shadow run when sampling may have hidden a mistake, and each rewritten
    expression alone, in one request).
 
-What the stages share lives in one `GradeContext`. The reference run of each lesson is made once per
+What the stages share lives in one `GradeContext` (tutor/grading/context.py, with what they read
+off a run). The reference run of each lesson is made once per
 Grader and cached, and kept on disk for the next process (`ref_cache`, tutor/grading/refcache.py); it
 is made with every blank marked, so answers that are all the reference's own code take it as their
 run. Every run happens in the sandboxed evaluator, never in this process. The stages
@@ -22,12 +23,14 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any, Callable, Collection, Generator
 
 from tutor import datasets
 from tutor.grading import programs
-from tutor.grading.diagnose import Diagnosis, Sizes, compare_runs, from_error, from_trace
+from tutor.grading.context import (  # noqa: F401 - GradeContext re-exported
+    GradeContext, decisive, diag_status, no_effect, same_outcome, whole_line,
+)
+from tutor.grading.diagnose import Diagnosis, Sizes, compare_runs, from_trace
 from tutor.grading.facts import _chart_data_sizes, _chart_exprs, conventions, dataset_problem, learning_rates
 from tutor.grading.report import (  # noqa: F401 - re-exported: the grader's results are imported from here
     BlankResult, Cancelled, GradeReport, _all_right, _result, _unjudged, gives_away, verdict_hint,
@@ -35,7 +38,7 @@ from tutor.grading.report import (  # noqa: F401 - re-exported: the grader's res
 from tutor.grading.static import (  # noqa: F401 - re-exported
     ANSWER_MAX_CHARS, ANSWER_MAX_DEPTH, _compiles, answer_text, normalize, static_check,
 )
-from tutor.lesson.model import Blank, Lesson
+from tutor.lesson.model import Lesson
 from tutor.sandbox.results import RunResult, parse_run
 
 
@@ -49,52 +52,6 @@ Runs = Generator[Jobs, list[RunResult], Any]
 
 class LessonRunError(Exception):
     """The lesson's own reference program does not run: a problem for the instructor, with its place."""
-
-
-@dataclass
-class GradeContext:
-    """What the four stages of one grading share."""
-
-    lesson: Lesson
-    answers: dict[str, str]
-    cancelled: Callable[[], bool]
-    on_output: Callable[[str], None] | None
-    results: dict[str, BlankResult] = field(default_factory=dict)
-    valid: dict[str, str] = field(default_factory=dict)  # answers that may run, as they run
-    ref: RunResult | None = None
-    sizes: Sizes | list[int] = field(default_factory=list)
-    names: list[str] = field(default_factory=list)  # every blank, in lesson order (its index is its hook number)
-    exprs: list[str] = field(default_factory=list)  # rewritten expression blanks (shadow-compared)
-    stmts: list[str] = field(default_factory=list)  # statement and block blanks that may run
-    tolerances: dict[str, tuple[float, float]] = field(default_factory=dict)
-    loss_exprs: set[str] = field(default_factory=set)
-    learner_run: RunResult | None = None
-    learner_program: programs.Program | None = None
-    unreached: list[str] = field(default_factory=list)  # expressions no compared call reached
-    run_diag: Diagnosis | None = None  # how the learner's whole run differs, if it does
-    suspect: str | None = None  # a rewritten blank the learner's run failed in
-    verdicts_only: bool = False  # see Grader.grade_many
-
-    def rewritten(self, name: str) -> bool:
-        return normalize(self.valid[name]) != normalize(self.lesson.blanks[name].answer)
-
-    def set(self, name: str, diag: Diagnosis | None) -> None:
-        self.results[name] = _result(self.lesson.blanks[name], diag)
-
-    def stop_if_cancelled(self) -> None:
-        if self.cancelled():
-            raise Cancelled()
-
-
-def diag_status(res: RunResult, owner: str | None) -> Diagnosis:
-    """A run that did not end well, explained in terms of the blank it was in (`owner`)."""
-    if res.status in ("timeout", "memory"):
-        return from_error(owner, res.error or _no_error(), res.status)
-    if res.status in ("crashed", "oversize", "bad_result"):
-        what = {"crashed": "crashed the run", "oversize": "produced a result too large to read",
-                "bad_result": "left a result that cannot be read"}[res.status]
-        return Diagnosis("runtime_error", f"`{owner}` {what}." if owner else f"the program {what}.")
-    return from_error(owner, res.error or _no_error())
 
 
 class Grader:
@@ -376,7 +333,9 @@ class Grader:
         its rewritten expressions with the reference's in place, at the calls the shadow run would:
         when all agree and the run ends well, the worker skips the shadow run; it starts as soon as one
         disagrees, the run fails, or the run takes longer than the reference's did. An answer that hangs
-        or blows the memory in the shadow run is judged so, and the shadow run made again without it."""
+        or blows the memory in the shadow run is judged so, and the shadow run made again without it; one
+        that hangs in the learner's run, every check agreeing so far, is judged by that run (the shadow
+        run, which would hang in the same call, waits and is never started)."""
         lesson, shadowed = ctx.lesson, set(ctx.exprs)
         if not any(ctx.rewritten(n) for n in ctx.valid):
             # Every answer is the reference's own code (or none is given): the learner's program is
@@ -403,9 +362,10 @@ class Grader:
                     lj["stream"] = True  # the learner watches their own run's prints as it trains
                 if ctx.verdicts_only:
                     lj["stop_at_disagreement"] = True  # nobody draws this run: the shadow run decides
-                lj.update(_decisive(ctx, shadowed, lj))
+                lj.update(decisive(ctx, shadowed, lj))
                 if shadowed:
-                    jobs[0][0]["after"] = {"job": 1, "seconds": max(0.05, 1.5 * (ctx.ref.wall or 0.0))}
+                    jobs[0][0]["after"] = {"job": 1, "seconds": max(0.05, 1.5 * (ctx.ref.wall or 0.0)),
+                                           "hold": sorted(ctx.names.index(n) for n in shadowed)}
                 jobs.append((lj, lp))
                 ctx.learner_program = lp
                 ran = yield jobs
@@ -420,8 +380,11 @@ class Grader:
     def _judge_shadow(self, ctx: GradeContext, sres: RunResult, shadowed: set[str]) -> bool:
         """Verdicts from the shadow run; True when it must be made again without an answer that hung."""
         learner = ctx.learner_run
-        if sres.status == "skipped" and learner is not None and learner.status == "ok":
-            sres = learner  # its own checks agreed, or disagreed only where they are decisive: the verdicts
+        if sres.status == "skipped" and learner is not None and learner.status in ("ok", "timeout"):
+            # Its own checks agreed, or disagreed only where they are decisive: the verdicts. Or it ran
+            # out of time inside a rewritten expression, every check agreeing: the shadow run would
+            # have hung in the same call, so it was never started.
+            sres = learner
         if sres.status in ("timeout", "memory", "crashed", "oversize") and sres.marker is not None:
             owner = ctx.names[sres.marker] if 0 <= sres.marker < len(ctx.names) else None
             if owner in shadowed:
@@ -591,7 +554,7 @@ class Grader:
         # fixed line fails or where training stands still: beside each whole-line statement, the
         # same program with the statement left out tells "did nothing" from "did something wrong".
         # Not for a function's body (`forward`): what it does is what it returns.
-        probes = [n for n in names if _whole_line(lesson, lesson.blanks[n]) and "return" not in lesson.blanks[n].answer]
+        probes = [n for n in names if whole_line(lesson, lesson.blanks[n]) and "return" not in lesson.blanks[n].answer]
         for name in probes:
             p = programs.build(lesson, answers={**valid, name: "pass"}, learner={name})
             jobs.append((self._job(lesson, f"without:{name}", p), p))
@@ -607,8 +570,8 @@ class Grader:
                                          loss_exprs=ctx.loss_exprs, sizes=ctx.sizes)
             else:
                 out[name] = diag_status(res, name)
-            if out[name] is not None and name in without and _same_outcome(res, without[name], ctx.tolerances):
-                out[name] = _no_effect(name, res, jobs[names.index(name)][1])
+            if out[name] is not None and name in without and same_outcome(res, without[name], ctx.tolerances):
+                out[name] = no_effect(name, res, jobs[names.index(name)][1])
         return out
 
     # ---- the report ---------------------------------------------------------------------------
@@ -625,20 +588,6 @@ class Grader:
         for n, result in report.blanks.items():  # every way a result is made (static.py, _result) gets them here
             result.points = ctx.lesson.blanks[n].points
         return report
-
-
-def _decisive(ctx: GradeContext, shadowed: set[str], learner_job: dict) -> dict:
-    """One rewritten expression, reached once, every other answer the reference's own code: up to
-    that call the learner's program is the reference's, so its in-place check compares the values
-    the shadow run would, and a disagreement there needs no shadow run (a wrong last line of a long
-    training is then judged by one run, not two)."""
-    if len(shadowed) != 1:
-        return {}
-    (only,) = shadowed
-    i = ctx.names.index(only)
-    if i not in learner_job.get("once", ()) or any(n != only and ctx.rewritten(n) for n in ctx.valid):
-        return {}
-    return {"decisive": [i]}
 
 
 def _reference_program(lesson: Lesson) -> programs.Program:
@@ -677,42 +626,5 @@ def _renumbered(job: dict, base: int) -> dict:
     if base and isinstance(after, dict) and isinstance(after.get("job"), int):
         return {**job, "after": {**after, "job": after["job"] + base}}
     return job
-
-
-def _whole_line(lesson: Lesson, blank: Blank) -> bool:
-    """A block, or a statement blank that is its line's whole statement (not `optimizer.{{step: step()}}`)."""
-    if blank.kind == "block":
-        return True
-    if blank.kind != "statement":
-        return False
-    lines = lesson.steps[blank.step].code.split("\n")
-    line = lines[blank.code_line] if 0 <= blank.code_line < len(lines) else ""
-    return not line[: blank.code_col].strip()
-
-
-def _same_outcome(a: RunResult, b: RunResult, tolerances: Any) -> bool:
-    """Two runs that ended alike: the same failure at the same line, or the same captured values."""
-    if a.status != b.status:
-        return False
-    if a.status != "ok":
-        return a.status != "error" or (a.error is not None and b.error is not None
-                                       and (a.error.type, a.error.line) == (b.error.type, b.error.line))
-    return compare_runs("", a.captures, b.captures, tolerances, loss_exprs=set(), sizes=[]) is None
-
-
-def _no_effect(name: str, res: RunResult, prog: programs.Program) -> Diagnosis:
-    """`name` did what an empty line would: nothing, and the program shows it later."""
-    if res.status == "ok":
-        return Diagnosis("no_effect", f"`{name}` has no effect: the program runs as if the line were not there.")
-    line = prog.origin(res.error.line)[1] if res.error is not None and res.error.line else None
-    where = f" at line {line}" if line else ""
-    what = f" ({res.error.type})" if res.error is not None else ""
-    return Diagnosis("no_effect", f"`{name}` has no effect: the program runs as if the line were not there, and fails later{where}{what}.")
-
-
-def _no_error():
-    from tutor.sandbox.results import RunError
-
-    return RunError(type="Error", message="")
 
 

@@ -20,6 +20,7 @@ MIN_MEMORY_MB = 16
 DEFAULT_FILENAME = "<lesson>"
 DEFAULT_MAX_PAIRS = 8
 MAX_DATA_DIMS = 32  # numpy's own limit on an array's dimensions
+MAX_HOLD = 4096  # blanks an "after" may hold on (a lesson has far fewer)
 
 
 class JobError(Exception):
@@ -64,24 +65,33 @@ class DataSource:
 class After:
     """Hold the job back until job `job` of the same request needs it, or `seconds` into that job's
     run; skip it when that job ends with every check agreeing (docs/sandbox.md, "A job that waits on
-    another"). `job` None: the spec named no job; the job then runs as any other."""
+    another"). `hold`: blanks (hook numbers) in which job `job` checks its own values in place: while
+    it runs inside one of them with every check agreeing so far, the clock does not start this job,
+    and when its timeout kills it there, this job is skipped (it would only hang in the same place).
+    `job` None: the spec named no job; the job then runs as any other."""
 
     job: int | None
     seconds: float = 0.0
+    hold: frozenset[int] = frozenset()
 
     @classmethod
     def from_wire(cls, spec: Any) -> After:
         if not isinstance(spec, dict):
             return cls(None)
-        k, secs = spec.get("job"), spec.get("seconds", 0.0)
+        k, secs, hold = spec.get("job"), spec.get("seconds", 0.0), spec.get("hold", [])
         if not isinstance(k, int) or isinstance(k, bool):
             k = None
         if not isinstance(secs, (int, float)) or isinstance(secs, bool) or not 0 <= secs < 1e6:
             secs = 0.0
-        return cls(k, float(secs))
+        if not isinstance(hold, list) or len(hold) > MAX_HOLD:
+            hold = []
+        return cls(k, float(secs), frozenset(i for i in hold if isinstance(i, int) and not isinstance(i, bool) and 0 <= i < 2**62))
 
     def to_wire(self) -> dict[str, Any]:
-        return {"job": self.job, "seconds": self.seconds}
+        out: dict[str, Any] = {"job": self.job, "seconds": self.seconds}
+        if self.hold:
+            out["hold"] = sorted(self.hold)
+        return out
 
 
 @dataclass(slots=True)

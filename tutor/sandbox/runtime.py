@@ -55,6 +55,10 @@ from tutor.sandbox.values import (  # noqa: F401 - re-exported
 # Slot 1 of the marker page: what the learner's own checks concluded (0: nothing yet).
 NEED = 2  # a check disagreed or could not be made: the shadow run is needed
 CLEAN = 1  # set by the worker's child after an "ok" run that never set NEED
+# Slot 2: 1 while a check evaluates the reference's half of a call (`check`), else 0. A run killed
+# in a checked blank's own code, every check agreeing, would hang the same way in the shadow run that
+# waits on it; killed in the reference's half, it says nothing of the learner's code.
+IN_REFERENCE = 2
 
 
 _NOTHING = object()  # the learner's expression raised: no value
@@ -264,12 +268,14 @@ class Runtime:
         seen, before, after, plain = entry
         self._set_rng_state(before)
         self.mark[0] = i  # the reference expression runs on the learner's state: it may be what hangs
+        self.mark[IN_REFERENCE] = 1  # (but then not in the learner's own code: the worker tells them apart)
         try:
             ref = ref_fn()
             have_ref = True
         except BaseException:  # noqa: BLE001 - the learner's state may not suit it: the shadow run decides
             ref, have_ref = None, False
         self.mark[0] = -1
+        self.mark[IN_REFERENCE] = 0
         self._set_rng_state(after)
         if not have_ref or not self._record(i, st, ref, plain, seen):
             if not (have_ref and i in self.decisive):

@@ -29,6 +29,7 @@ from tutor.sandbox.pool import Pool, has_exited, kill_group
 STREAM_EVERY = 0.1  # seconds between two output frames of one streamed run
 DEFER_POLL = 0.005  # seconds between two looks at the marker of a job that another job waits on
 SKIPPED = "not needed: the run it waited on ended with every check agreeing"
+HUNG = "not needed: the run it waited on ran out of time in a blank it checks, every check agreeing"
 
 Reply = tuple[dict, bytes]  # the reply's JSON object and the child's result blob
 Emit = Callable[[dict], None]
@@ -88,8 +89,8 @@ def reply(job_id: Any, status: str, code: int | None = None, sig: int | None = N
     }
 
 
-def waits_on(jobs: list[Job | None], i: int) -> tuple[int, float] | None:
-    """(job index, seconds) of job i's well-formed "after", else None. It may only name another job
+def waits_on(jobs: list[Job | None], i: int) -> tuple[int, float, frozenset[int]] | None:
+    """(job index, seconds, hold) of job i's well-formed "after", else None. It may only name another job
     of the request that waits on nothing itself (one refused before it ran waits on nothing)."""
     after = jobs[i].after if jobs[i] is not None else None
     if after is None or after.job is None:
@@ -100,7 +101,7 @@ def waits_on(jobs: list[Job | None], i: int) -> tuple[int, float] | None:
     target = jobs[k]
     if target is not None and target.after is not None:
         return None
-    return k, after.seconds
+    return k, after.seconds, after.hold
 
 
 @dataclass
@@ -245,16 +246,19 @@ class Request:
     runs: whole lines of its output (cleaned, within the output cap), at most every STREAM_EVERY s.
     A job with "after": {"job": k, "seconds": s} waits: it starts once job k's checks ask for it (NEED
     in k's marker), once k ends without CLEAN, or s seconds into k's run; it is skipped when k ends
-    CLEAN (and killed then, if it had started on the clock)."""
+    CLEAN (and killed then, if it had started on the clock). With "hold" (blanks k checks in place),
+    the clock waits while k runs inside one of them with no check disagreeing, and the job is skipped
+    when k's timeout kills it there: it would hang in the same call."""
 
     def __init__(self, host: Host, jobs: list[Any], emit: Emit | None = None) -> None:
         self.host = host
         self.emit = emit
         self.results: list[Reply | None] = [None] * len(jobs)
         self.pending: collections.deque[tuple[int, Job, dict]] = collections.deque()
-        self.deferred: dict[int, tuple[Job, dict, int, float]] = {}  # job -> (.., the job it waits on, s)
+        self.deferred: dict[int, tuple[Job, dict, int, float, frozenset[int]]] = {}  # job -> (.., the job it waits on, s, hold)
         self.waits_on: dict[int, int] = {}  # started deferred job -> the job it waited on
         self.clean: dict[int, bool] = {}  # finished job -> ended CLEAN
+        self.hung_in: dict[int, int] = {}  # finished job -> the blank its timeout killed it in, checks all agreeing
         self.running: dict[int, Running] = {}  # by pid
         self._load(jobs)
         self.sel = selectors.DefaultSelector()
@@ -297,15 +301,16 @@ class Request:
 
     def _release(self, now: float) -> None:
         """Start (or skip) the deferred jobs whose job has ended, asked for them, or run long enough."""
-        for i, (job, data, k, secs) in list(self.deferred.items()):
+        for i, (job, data, k, secs, hold) in list(self.deferred.items()):
             if self.results[k] is not None:
                 del self.deferred[i]
-                if self.clean.get(k):
-                    self.results[i] = (reply(job.id, "skipped", detail=SKIPPED), b"")
+                if self.clean.get(k) or self.hung_in.get(k, -1) in hold:
+                    self.results[i] = (reply(job.id, "skipped", detail=SKIPPED if self.clean.get(k) else HUNG), b"")
                     continue
             else:
                 waited = next((c for c in self.running.values() if c.index == k), None)
-                if waited is None or (waited.marker.view[1] != self.host.runtime.NEED and now - waited.start < secs):
+                if waited is None or (waited.marker.view[1] != self.host.runtime.NEED
+                                      and (now - waited.start < secs or self._checking(waited) in hold)):
                     continue
                 del self.deferred[i]
             self.pending.append((i, job, data))
@@ -359,9 +364,19 @@ class Request:
             del self.running[running.pid]
             k = running.index
             self.clean[k] = running.killed_for is None and running.marker.view[1] == self.host.runtime.CLEAN
+            if running.killed_for == "timeout" and self._checking(running) >= 0:
+                self.hung_in[k] = self._checking(running)
             self.results[k] = running.finish(self.sel, self.host.pool.dying)
             if self.clean[k]:
                 self._skip_waiters(k)
+
+    def _checking(self, running: Running) -> int:
+        """The blank `running` is in, evaluating the learner's own code with every check so far
+        agreeing; else -1 (the runtime's marker slots: 0 the blank, 1 NEED, 2 IN_REFERENCE)."""
+        view = running.marker.view
+        if view[1] == self.host.runtime.NEED or view[2] != 0:
+            return -1
+        return view[0]
 
     def _skip_waiters(self, k: int) -> None:
         """Job k ended CLEAN: the jobs that started on the clock waiting on it are not needed after all."""
