@@ -196,7 +196,7 @@ def test_a_wrong_last_line_alone_is_judged_by_the_learner_s_run(grader, lessons,
     runs.clear()
     both = grader.grade(les, rewritten)
     assert not any(decisive for _, _, decisive in runs) and ("shadow", "ok", False) in runs
-    monkeypatch.setattr(grader_module, "_decisive", lambda *a: {})
+    monkeypatch.setattr(grader_module, "decisive", lambda *a: {})
     for answers, got in ((wrong, alone), (rewritten, both)):
         full = grader.grade(les, answers)
         assert {n: (r.verdict, r.diagnosis, r.message) for n, r in got.blanks.items()} == \
