@@ -83,18 +83,33 @@ def test_stop_when_judged_must_be_blank_numbers(bad):
     assert Job.from_wire({"source": "x = 1", "stop_when_judged": [2, 0]}).to_wire()["stop_when_judged"] == [2, 0]
 
 
-def test_check_s_quick_verdicts_are_the_full_verdicts(grader, lessons):
-    """`verdicts_only` (how `tutor check` grades its wrong answers) changes no verdict."""
+def test_check_s_quick_verdicts_are_the_full_verdicts(grader, lessons, monkeypatch):
+    """`verdicts_only` (how `tutor check` grades its wrong answers) changes no verdict; a mutant of
+    a blank in the training loop, wrong from its first call, is judged by the learner's run alone
+    (its diagnosis may be the coarser "wrong value" where the shadow run's later calls say "scaled")."""
     les = find(lessons, "linreg-numpy")
     ref = les.reference_answers()
     sets = [{**ref, m.blank: m.text} for b in les.blanks.values() for m in mutants(b)]
+    ids = []
+    run = grader.evaluator.run
+
+    def recording(jobs, *args, **kwargs):
+        outs = run(jobs, *args, **kwargs)
+        ids.extend((j["id"], o.status) for j, o in zip(jobs, outs))
+        return outs
+
+    monkeypatch.setattr(grader.evaluator, "run", recording)
     quick = grader.grade_many(les, sets, verdicts_only=range(len(sets)))
+    quick_shadows = sum(1 for i, status in ids if i == "shadow" and status != "skipped")
+    ids.clear()
     full = grader.grade_many(les, sets)
+    full_shadows = sum(1 for i, status in ids if i == "shadow" and status != "skipped")
     for answers, a, b in zip(sets, quick, full):
-        assert {n: (r.verdict, r.diagnosis) for n, r in a.blanks.items()} == \
-               {n: (r.verdict, r.diagnosis) for n, r in b.blanks.items()}, answers
+        assert {n: r.verdict for n, r in a.blanks.items()} == {n: r.verdict for n, r in b.blanks.items()}, answers
+        assert all(r.diagnosis for r in a.blanks.values() if r.verdict != "correct"), answers
     stopped = [r.learner_run.stopped for r in quick if r.learner_run is not None]
     assert any(stopped) and not any(r.learner_run.stopped for r in full if r.learner_run is not None)
+    assert quick_shadows < full_shadows / 2, (quick_shadows, full_shadows)
 
 
 def test_one_changed_statement_is_judged_from_the_learner_s_own_run(grader, lessons, monkeypatch):
@@ -114,6 +129,28 @@ def test_one_changed_statement_is_judged_from_the_learner_s_own_run(grader, less
     report = grader.grade(les, {**ref, stmt.name: wrong})
     assert report.blanks[stmt.name].verdict != "correct"
     assert f"isolate:{stmt.name}" not in ids  # the learner's run was that isolation run
+
+
+def test_a_line_answered_pass_is_its_own_without_probe(grader, lessons, monkeypatch):
+    """`pass` for a whole-line statement: the program without the line is the learner's own, so no
+    second run tells "did nothing" from "did something wrong"; the verdict still says it did nothing."""
+    les = find(lessons, "zero-grad")
+    stmt = next(b for b in les.blanks.values() if b.kind == "statement" and "zero_grad" in b.answer)
+    grader.reference(les)
+    ids = []
+    run = grader.evaluator.run
+
+    def recording(jobs, *args, **kwargs):
+        ids.extend(j["id"] for j in jobs)
+        return run(jobs, *args, **kwargs)
+
+    monkeypatch.setattr(grader.evaluator, "run", recording)
+    report = grader.grade(les, {**les.reference_answers(), stmt.name: "pass  # later"})
+    assert report.blanks[stmt.name].diagnosis == "no_effect", report.blanks[stmt.name].message
+    assert not [i for i in ids if i.startswith(("without:", "isolate:"))], ids
+    ids.clear()
+    report = grader.grade(les, {**les.reference_answers(), stmt.name: "optimizer.zero_grad"})  # does nothing too
+    assert report.blanks[stmt.name].diagnosis == "no_effect" and f"without:{stmt.name}" in ids
 
 
 # ---- blanks the program reaches once ---------------------------------------------------------------
@@ -155,14 +192,17 @@ def test_a_blank_reached_once_ends_the_shadow_run_after_its_call(grader):
 
 @pytest.mark.parametrize("lesson_id", ["linreg-torch", "logreg-2features"])
 def test_verdicts_with_blanks_reached_once_are_the_full_runs(grader, lessons, monkeypatch, lesson_id):
-    """Every mutant of a torch lesson whose blanks sit at the top level (the model, the loss, the
-    optimizer): the same verdicts and diagnoses as when every run goes to its end."""
+    """Every mutant of a blank a torch lesson reaches once (the model, the loss, the optimizer at the
+    top level): the same verdicts and diagnoses as when every run goes to its end. (A mutant of
+    another blank is graded the same either way: only a rewritten blank reached once is judged early.)"""
     from tutor.grading import programs
 
     les = find(lessons, lesson_id)
     ref = les.reference_answers()
-    sets = [{**ref, m.blank: m.text} for b in les.blanks.values() for m in mutants(b)]
-    assert any(programs.reached_once(programs.build(les, answers=s, shadow=set(s)).source) for s in sets)
+    once = programs.reached_once(programs.build(les, answers=ref, shadow=set(ref)).source)
+    names = list(les.blanks)
+    sets = [{**ref, m.blank: m.text} for b in les.blanks.values() if names.index(b.name) in once for m in mutants(b)]
+    assert len(sets) >= 2, sets
     early = grader.grade_many(les, sets)
     monkeypatch.setattr(programs, "reached_once", lambda source: [])
     full = grader.grade_many(les, sets)

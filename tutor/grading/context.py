@@ -63,15 +63,18 @@ def diag_status(res: RunResult, owner: str | None) -> Diagnosis:
 
 
 def decisive(ctx: GradeContext, shadowed: set[str], learner_job: dict) -> dict:
-    """One rewritten expression, reached once, every other answer the reference's own code: up to
-    that call the learner's program is the reference's, so its in-place check compares the values
-    the shadow run would, and a disagreement there needs no shadow run (a wrong last line of a long
-    training is then judged by one run, not two)."""
+    """One rewritten expression, every other answer the reference's own code: up to its first call
+    the learner's program is the reference's, so its in-place check there compares the values the
+    shadow run would, and a disagreement there needs no shadow run. For a blank reached once (a wrong
+    last line of a long training is then judged by one run, not two); for any blank when only the
+    verdict is read (`verdicts_only`: a diagnosis reads the shadow run's later calls)."""
     if len(shadowed) != 1:
         return {}
     (only,) = shadowed
     i = ctx.names.index(only)
-    if i not in learner_job.get("once", ()) or any(n != only and ctx.rewritten(n) for n in ctx.valid):
+    if i not in learner_job.get("once", ()) and not ctx.verdicts_only:
+        return {}
+    if any(n != only and ctx.rewritten(n) for n in ctx.valid):
         return {}
     return {"decisive": [i]}
 

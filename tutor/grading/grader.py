@@ -38,7 +38,7 @@ from tutor.grading.report import (  # noqa: F401 - re-exported: the grader's res
 from tutor.grading.static import (  # noqa: F401 - re-exported
     ANSWER_MAX_CHARS, ANSWER_MAX_DEPTH, _compiles, answer_text, normalize, static_check,
 )
-from tutor.lesson.model import Lesson
+from tutor.lesson.model import Blank, Lesson
 from tutor.sandbox.results import RunResult, parse_run
 
 
@@ -222,10 +222,12 @@ class Grader:
         still needs (isolation runs, a full shadow run), again in one request per round. No output is
         streamed. Each report's `elapsed` is the whole batch's. Raises LessonRunError as `grade` does.
 
-        `verdicts_only`: the sets (by index) whose learner run nobody draws (`tutor check`'s wrong
-        answers): it ends at its first disagreement with the reference, so the report's run and
-        captures cover only its start, and the verdict of an expression that disagrees is the shadow
-        run's (as it is anyway)."""
+        `verdicts_only`: the sets (by index) whose learner run nobody draws and whose verdicts alone
+        are read (`tutor check`'s wrong answers): it ends at its first disagreement with the
+        reference, so the report's run and captures cover only its start; the verdicts are those of a
+        full grading, but a diagnosis may be coarser: one rewritten expression that disagrees at its
+        first call is judged there, without the shadow run whose later calls tell "scaled" or "sign
+        flipped" from "wrong value" (context.decisive)."""
         start = time.perf_counter()
         check = cancelled or (lambda: False)
         quick = set(verdicts_only)
@@ -554,7 +556,8 @@ class Grader:
         # fixed line fails or where training stands still: beside each whole-line statement, the
         # same program with the statement left out tells "did nothing" from "did something wrong".
         # Not for a function's body (`forward`): what it does is what it returns.
-        probes = [n for n in names if whole_line(lesson, lesson.blanks[n]) and "return" not in lesson.blanks[n].answer]
+        probes = [n for n in names if _probed(lesson.blanks[n], lesson) and not _empty(valid[n])]
+        # (an answer that is `pass` is its own probe: _judge_isolation)
         for name in probes:
             p = programs.build(lesson, answers={**valid, name: "pass"}, learner={name})
             jobs.append((self._job(lesson, f"without:{name}", p), p))
@@ -565,6 +568,8 @@ class Grader:
         without = dict(zip(probes, ran[len(names):]))
         out: dict[str, Diagnosis | None] = {}
         for name, res in zip(names, ran):
+            if _probed(ctx.lesson.blanks[name], ctx.lesson) and _empty(ctx.valid[name]):
+                without[name] = res  # the program without the line is the very program this run ran
             if res.status == "ok":
                 out[name] = compare_runs(name, ctx.ref.captures, res.captures, ctx.tolerances,
                                          loss_exprs=ctx.loss_exprs, sizes=ctx.sizes)
@@ -609,6 +614,19 @@ def _run_result(outcome: Any) -> RunResult:
     if not res.wall:
         res.wall = outcome.wall or 0.0
     return res
+
+
+_PASS = normalize("pass")
+
+
+def _probed(blank: Blank, lesson: Lesson) -> bool:
+    """A whole-line statement or block, not a function's body (what that does is what it returns)."""
+    return whole_line(lesson, blank) and "return" not in blank.answer
+
+
+def _empty(answer: str) -> bool:
+    """The answer is `pass` (comments and spacing aside): the line does nothing by construction."""
+    return normalize(answer) == _PASS
 
 
 def _same_answers(answers: dict[str, str], quick: bool, k: int) -> Any:

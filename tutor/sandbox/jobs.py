@@ -120,8 +120,8 @@ class Job:
     # Compared blanks the program reaches at most once (the grader reads it off the program: top level,
     # outside any loop, function or comprehension): judged after their first compared call.
     once: list[int] = field(default_factory=list)
-    # In a learner run: in-place checks whose disagreement needs no shadow run (the program up to that
-    # blank's one call is the reference's, so the check compared what the shadow run would).
+    # In a learner run: in-place checks whose disagreement at the blank's first call needs no shadow run
+    # (the program up to that call is the reference's, so the check compared what the shadow run would).
     decisive: list[int] = field(default_factory=list)
 
     @classmethod

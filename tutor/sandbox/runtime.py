@@ -142,7 +142,7 @@ class Runtime:
         self.judge = {i for i in (job.get("stop_when_judged") or []) if isinstance(i, int)}
         self.stop_at_disagreement = job.get("stop_at_disagreement") is True
         self.once = {i for i in (job.get("once") or []) if isinstance(i, int)}  # judged by their one call
-        self.decisive = {i for i in (job.get("decisive") or []) if isinstance(i, int)}  # no shadow run for these
+        self.decisive = {i for i in (job.get("decisive") or []) if isinstance(i, int)}  # at the first call: no shadow run
         self.stopped = False
         self.namespace: dict[str, Any] = {}
 
@@ -278,7 +278,7 @@ class Runtime:
         self.mark[IN_REFERENCE] = 0
         self._set_rng_state(after)
         if not have_ref or not self._record(i, st, ref, plain, seen):
-            if not (have_ref and i in self.decisive):
+            if not (have_ref and i in self.decisive and seen == 0):
                 self._need()  # the shadow run compares it in the reference's own state
             if self.stop_at_disagreement:
                 self.stopped = True
