@@ -9,12 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from tutor.authoring.cells import Namer, Note, blank_base
-from tutor.authoring.notebook import build
+from tutor.authoring.notebook import _nbformat, build
+
+nbformat = _nbformat()  # as `tutor import` loads it: without jsonschema's iri checker, 1.4 s to import
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook  # noqa: E402
 from tutor.authoring.transform import module_expr
 from tutor.lesson import parse_lesson
 
