@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import pytest
@@ -111,7 +112,8 @@ def test_numpy_forbidden(grader, lessons):
 
 
 def test_infinite_loop_times_out_within_budget_and_next_grade_works(grader, lessons):
-    les = lesson(lessons, "linreg-numpy")
+    les = dataclasses.replace(lesson(lessons, "linreg-numpy"), timeout=2.0)  # (5 s in the file: the same claim)
+    grader.reference(les)  # the evaluator started and the reference run made: only the hang is timed
     start = time.perf_counter()
     report = grade_one(grader, les, "dw", "sum(1 for _ in iter(int, 1))")
     elapsed = time.perf_counter() - start
