@@ -270,6 +270,21 @@ def test_a_run_that_hangs_in_its_own_checked_code_never_starts_the_job_waiting_o
     assert time.monotonic() - start < 5
 
 
+def test_a_job_started_on_the_clock_is_stopped_when_the_run_it_waited_on_hangs_where_it_holds(ev: Evaluator) -> None:
+    # The learner's run spins past the clock outside every blank (the shadow run starts), then hangs
+    # in blank 0: its timeout ends the shadow run too, which would only have hung in the same call.
+    learner_src = SPIN + f"v = __tutor_check__(0, __tutor_check_learner__(0, lambda: {HANG}), lambda: 1.0)\n"
+    start = time.monotonic()
+    shadow, learner = ev.run(
+        [job("print('shadow started')\nwhile True:\n    pass\n", id="shadow", after={"job": 1, "seconds": 0.05, "hold": [0]},
+             timeout=30.0),
+         job(learner_src, id="learner", blanks=[{"name": "a"}], timeout=3.0)])
+    took = time.monotonic() - start
+    assert learner.status == "timeout" and learner.marker == 0
+    assert shadow.status == "skipped" and "ran out of time" in shadow.error
+    assert took < 15, took  # the reply came with the learner's timeout, not at the shadow's 30 s limit
+
+
 @pytest.mark.parametrize("case", ["disagreed first", "in the reference's half", "not held"])
 def test_a_hang_the_shadow_run_may_not_repeat_starts_it_on_the_clock(ev: Evaluator, case: str) -> None:
     if case == "disagreed first":  # blank 0 disagrees (NEED), then blank 1 hangs

@@ -67,7 +67,8 @@ class After:
     run; skip it when that job ends with every check agreeing (docs/sandbox.md, "A job that waits on
     another"). `hold`: blanks (hook numbers) in which job `job` checks its own values in place: while
     it runs inside one of them with every check agreeing so far, the clock does not start this job,
-    and when its timeout kills it there, this job is skipped (it would only hang in the same place).
+    and when its timeout kills it there, this job is skipped, or stopped if it had started on the
+    clock (it would only hang in the same place).
     `job` None: the spec named no job; the job then runs as any other."""
 
     job: int | None

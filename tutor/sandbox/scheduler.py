@@ -49,6 +49,8 @@ def classify(killed_for: str | None, wait_status: int) -> tuple[str, int | None,
     """(status, exit code, signal, detail) of a reaped child."""
     if killed_for == "skipped":
         return "skipped", None, None, SKIPPED
+    if killed_for == "hung":
+        return "skipped", None, None, HUNG
     if os.WIFSIGNALED(wait_status):
         sig = os.WTERMSIG(wait_status)
         if killed_for == "timeout":
@@ -248,7 +250,8 @@ class Request:
     in k's marker), once k ends without CLEAN, or s seconds into k's run; it is skipped when k ends
     CLEAN (and killed then, if it had started on the clock). With "hold" (blanks k checks in place),
     the clock waits while k runs inside one of them with no check disagreeing, and the job is skipped
-    when k's timeout kills it there: it would hang in the same call."""
+    when k's timeout kills it there (and killed, if it had started on the clock): it would hang in
+    the same call."""
 
     def __init__(self, host: Host, jobs: list[Any], emit: Emit | None = None) -> None:
         self.host = host
@@ -257,6 +260,7 @@ class Request:
         self.pending: collections.deque[tuple[int, Job, dict]] = collections.deque()
         self.deferred: dict[int, tuple[Job, dict, int, float, frozenset[int]]] = {}  # job -> (.., the job it waits on, s, hold)
         self.waits_on: dict[int, int] = {}  # started deferred job -> the job it waited on
+        self.holds: dict[int, frozenset[int]] = {}  # started deferred job -> its "hold"
         self.clean: dict[int, bool] = {}  # finished job -> ended CLEAN
         self.hung_in: dict[int, int] = {}  # finished job -> the blank its timeout killed it in, checks all agreeing
         self.running: dict[int, Running] = {}  # by pid
@@ -315,6 +319,7 @@ class Request:
                 del self.deferred[i]
             self.pending.append((i, job, data))
             self.waits_on[i] = k
+            self.holds[i] = hold
 
     def _start_pending(self) -> None:
         while self.pending and len(self.running) < self.host.max_parallel:
@@ -369,6 +374,8 @@ class Request:
             self.results[k] = running.finish(self.sel, self.host.pool.dying)
             if self.clean[k]:
                 self._skip_waiters(k)
+            elif k in self.hung_in:
+                self._skip_waiters(k, self.hung_in[k])
 
     def _checking(self, running: Running) -> int:
         """The blank `running` is in, evaluating the learner's own code with every check so far
@@ -378,12 +385,14 @@ class Request:
             return -1
         return view[0]
 
-    def _skip_waiters(self, k: int) -> None:
-        """Job k ended CLEAN: the jobs that started on the clock waiting on it are not needed after all."""
+    def _skip_waiters(self, k: int, hung: int | None = None) -> None:
+        """Job k ended CLEAN (or its timeout killed it in blank `hung`, which the waiting job holds on):
+        the jobs that started on the clock waiting on it are not needed after all."""
         for other in self.running.values():
-            if self.waits_on.get(other.index) == k and other.killed_for is None:
+            if (self.waits_on.get(other.index) == k and other.killed_for is None
+                    and (hung is None or hung in self.holds.get(other.index, ()))):
                 kill_group(other.pid)
-                other.killed_for = "skipped"
+                other.killed_for = "skipped" if hung is None else "hung"
                 other.done = other.exited = True  # reply now, reap later
 
     def _abandon(self) -> None:
