@@ -18,6 +18,21 @@ def _parsed(evaluator, job):
     res.stdout = out.stdout or ""
     return res
 
+
+def _record_runs(grader, monkeypatch) -> list[tuple[str, str, bool]]:
+    """(job id, status, whether it was sent "decisive") of every run the grader asks for from now on."""
+    runs: list[tuple[str, str, bool]] = []
+    run = grader.evaluator.run
+
+    def recording(jobs, *args, **kwargs):
+        outs = run(jobs, *args, **kwargs)
+        runs.extend((j["id"], o.status, "decisive" in j) for j, o in zip(jobs, outs))
+        return outs
+
+    monkeypatch.setattr(grader.evaluator, "run", recording)
+    return runs
+
+
 LOOP = """
 total = 0.0
 for i in range(200000):
@@ -90,20 +105,12 @@ def test_check_s_quick_verdicts_are_the_full_verdicts(grader, lessons, monkeypat
     les = find(lessons, "linreg-numpy")
     ref = les.reference_answers()
     sets = [{**ref, m.blank: m.text} for b in les.blanks.values() for m in mutants(b)]
-    ids = []
-    run = grader.evaluator.run
-
-    def recording(jobs, *args, **kwargs):
-        outs = run(jobs, *args, **kwargs)
-        ids.extend((j["id"], o.status) for j, o in zip(jobs, outs))
-        return outs
-
-    monkeypatch.setattr(grader.evaluator, "run", recording)
+    runs = _record_runs(grader, monkeypatch)
     quick = grader.grade_many(les, sets, verdicts_only=range(len(sets)))
-    quick_shadows = sum(1 for i, status in ids if i == "shadow" and status != "skipped")
-    ids.clear()
+    quick_shadows = sum(1 for i, status, _ in runs if i == "shadow" and status != "skipped")
+    runs.clear()
     full = grader.grade_many(les, sets)
-    full_shadows = sum(1 for i, status in ids if i == "shadow" and status != "skipped")
+    full_shadows = sum(1 for i, status, _ in runs if i == "shadow" and status != "skipped")
     for answers, a, b in zip(sets, quick, full):
         assert {n: r.verdict for n, r in a.blanks.items()} == {n: r.verdict for n, r in b.blanks.items()}, answers
         assert all(r.diagnosis for r in a.blanks.values() if r.verdict != "correct"), answers
@@ -118,17 +125,10 @@ def test_one_changed_statement_is_judged_from_the_learner_s_own_run(grader, less
     stmt = next(b for b in les.blanks.values() if b.kind == "statement")
     wrong = next(m.text for m in mutants(stmt))
     grader.reference(les)
-    ids = []
-    run = grader.evaluator.run
-
-    def recording(jobs, *args, **kwargs):
-        ids.extend(j["id"] for j in jobs)
-        return run(jobs, *args, **kwargs)
-
-    monkeypatch.setattr(grader.evaluator, "run", recording)
+    runs = _record_runs(grader, monkeypatch)
     report = grader.grade(les, {**ref, stmt.name: wrong})
     assert report.blanks[stmt.name].verdict != "correct"
-    assert f"isolate:{stmt.name}" not in ids  # the learner's run was that isolation run
+    assert f"isolate:{stmt.name}" not in [i for i, _, _ in runs]  # the learner's run was that isolation run
 
 
 def test_a_line_answered_pass_is_its_own_without_probe(grader, lessons, monkeypatch):
@@ -137,20 +137,13 @@ def test_a_line_answered_pass_is_its_own_without_probe(grader, lessons, monkeypa
     les = find(lessons, "zero-grad")
     stmt = next(b for b in les.blanks.values() if b.kind == "statement" and "zero_grad" in b.answer)
     grader.reference(les)
-    ids = []
-    run = grader.evaluator.run
-
-    def recording(jobs, *args, **kwargs):
-        ids.extend(j["id"] for j in jobs)
-        return run(jobs, *args, **kwargs)
-
-    monkeypatch.setattr(grader.evaluator, "run", recording)
+    runs = _record_runs(grader, monkeypatch)
     report = grader.grade(les, {**les.reference_answers(), stmt.name: "pass  # later"})
     assert report.blanks[stmt.name].diagnosis == "no_effect", report.blanks[stmt.name].message
-    assert not [i for i in ids if i.startswith(("without:", "isolate:"))], ids
-    ids.clear()
+    assert not [i for i, _, _ in runs if i.startswith(("without:", "isolate:"))], runs
+    runs.clear()
     report = grader.grade(les, {**les.reference_answers(), stmt.name: "optimizer.zero_grad"})  # does nothing too
-    assert report.blanks[stmt.name].diagnosis == "no_effect" and f"without:{stmt.name}" in ids
+    assert report.blanks[stmt.name].diagnosis == "no_effect" and f"without:{stmt.name}" in [i for i, _, _ in runs]
 
 
 # ---- blanks the program reaches once ---------------------------------------------------------------
@@ -222,15 +215,7 @@ def test_a_wrong_last_line_alone_is_judged_by_the_learner_s_run(grader, lessons,
     wrong = {**ref, "y_pred": "model(X_tensor).detach().numpy() * 2"}
     rewritten = {**wrong, "loss": "criterion(input=pred_y, target=y_tensor)"}
     grader.reference(les)
-    runs = []
-    run = grader.evaluator.run
-
-    def recording(jobs, *args, **kwargs):
-        outs = run(jobs, *args, **kwargs)
-        runs.extend((j["id"], o.status, "decisive" in j) for j, o in zip(jobs, outs))
-        return outs
-
-    monkeypatch.setattr(grader.evaluator, "run", recording)
+    runs = _record_runs(grader, monkeypatch)
     alone = grader.grade(les, wrong)
     assert ("learner", "ok", True) in runs and ("shadow", "skipped", False) in runs
     runs.clear()
