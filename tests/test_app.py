@@ -859,3 +859,24 @@ def test_the_quick_index_lists_the_lessons_in_the_parsers_order():
     for folder in (LESSONS, builtin_lessons_dir()):
         lessons = load_lessons(folder)
         assert [(e.id, e.title, e.framework) for e in quick_index(folder)] == [(l.id, l.title, l.framework) for l in lessons]
+
+
+@run_async
+async def test_keys_typed_right_before_ctrl_q_are_saved(tmp_path):
+    # The quit key is handled as it arrives (a priority binding), while keys typed just before it still
+    # wait to reach their blank: quitting must save them too, not the blank as it was a moment before.
+    from textual import events
+
+    store = ProgressStore.open(tmp_path / "p.sqlite3")
+    app = new_app(store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_lesson(pilot)
+        screen.set_focus(screen.query_one("#doc"))
+        await pilot.press("tab")
+        first = screen.blank_order[0]
+        assert getattr(screen.focused, "blank_name", None) == first
+        for key in [*"np.mean(y)", "ctrl+q"]:
+            app.post_message(events.Key(key, key if len(key) == 1 else None))
+        await settle(pilot)
+    assert app.return_code in (0, None)
+    assert store.lesson_state("line").answers[first] == "np.mean(y)"

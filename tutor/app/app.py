@@ -59,6 +59,7 @@ if TYPE_CHECKING:  # the seams, typed; both modules stay unloaded until the app 
 
 GraderFactory = Callable[[list[Any]], "GraderLike"]  # lessons (or list entries: anything with `.framework`)
 STYLES = Path(__file__).parent / "styles"
+QUIT_WAIT_S = 0.2  # at most this long for keys typed before the quit key to land in their blank (action_quit)
 
 
 class GraderUnavailable(Exception):
@@ -157,6 +158,7 @@ class TutorApp(App[None]):
         self._warming_since: float | None = None  # time.monotonic() when the warm-up began; None when over
         self._safe_cells = SafeCells()  # one instance: Textual caches filtered lines per filter
         self.typeahead: list[str] | None = None  # see open_lesson
+        self._quitting = False  # see action_quit
         self.notices: list[tuple[str, str]] = []  # (title, message) of the latest notices, oldest first
 
     @property
@@ -299,6 +301,19 @@ class TutorApp(App[None]):
                 save()
 
     async def action_quit(self) -> None:
+        # The quit key is a priority binding, handled as it arrives: keys typed just before it may still
+        # wait in the focused blank's queue. Save once they have landed (a callback queued behind them),
+        # or after QUIT_WAIT_S whatever happens to that widget: the quit itself never waits longer.
+        target = self.focused
+        if target is not None and target.call_later(self._quit_now):
+            self.set_timer(QUIT_WAIT_S, self._quit_now)
+            return
+        self._quit_now()
+
+    def _quit_now(self) -> None:
+        if self._quitting:
+            return
+        self._quitting = True
         self._save_open_lesson()
         self.stop_evaluator()
         self.exit()
