@@ -880,3 +880,24 @@ async def test_keys_typed_right_before_ctrl_q_are_saved(tmp_path):
         await settle(pilot)
     assert app.return_code in (0, None)
     assert store.lesson_state("line").answers[first] == "np.mean(y)"
+
+
+@run_async
+async def test_a_formula_block_is_shown_as_plain_text_without_guessing_its_language(tmp_path, monkeypatch):
+    # The first built-in lesson writes its loss and gradient as code blocks naming no language. Textual
+    # would hand each to Pygments' guess_lexer (every lexer tried: most of the second the lesson took
+    # to open, and a formula coloured as some other language); the lesson shows them as plain text.
+    import pygments.lexers
+
+    from tutor.paths import builtin_lessons_dir
+
+    guessed: list[str] = []
+    real = pygments.lexers.guess_lexer
+    monkeypatch.setattr(pygments.lexers, "guess_lexer", lambda text, **kw: guessed.append(text) or real(text, **kw))
+    app = new_app(ProgressStore.open(tmp_path / "p.sqlite3"), lessons=builtin_lessons_dir())
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_lesson(pilot)
+        fences = list(screen.query("MarkdownFence"))
+        assert fences and {f.lexer for f in fences} == {""}  # the first lesson's formulas name no language
+        assert "dL/dw" in "\n".join(f.code for f in fences)
+    assert guessed == []

@@ -32,7 +32,7 @@ from textual.content import Content
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Input, Markdown, ProgressBar, Static, TextArea
+from textual.widgets import Input, ProgressBar, Static, TextArea
 from textual.worker import get_current_worker
 
 from tutor import charts
@@ -42,6 +42,7 @@ from tutor.app.widgets.charts_panel import ChartsPanel
 from tutor.app.widgets.code import MARKS, BlankSlot, CodeLines, CodeView
 from tutor.app.widgets.footer import TutorFooter
 from tutor.app.widgets.inline import inline_code
+from tutor.app.widgets.prose import Prose
 from tutor.grading.verdicts import Cancelled
 from tutor.lesson.model import Lesson
 
@@ -141,7 +142,7 @@ class LessonScreen(Screen[None]):
         with Horizontal(id="lesson-body"):
             with VerticalScroll(id="doc"):
                 if self.lesson.intro.strip():
-                    yield Markdown(self.lesson.intro, classes="prose")
+                    yield Prose(self.lesson.intro, classes="prose")
                 if self.lesson.setup.strip():
                     yield Static("Set up before the steps (read-only):", classes="setup-title")
                     yield CodeLines([Content(line) for line in self.lesson.setup.rstrip("\n").split("\n")], classes="setup-code")
@@ -149,7 +150,7 @@ class LessonScreen(Screen[None]):
                     yield Static(Content.styled(f"Step {i + 1} of {len(self.lesson.steps)}: {step.title}", "bold $accent"),
                                  classes="step-title", id=f"step-{i}")
                     if step.prose.strip():
-                        yield Markdown(step.prose, classes="prose")
+                        yield Prose(step.prose, classes="prose")
                     yield CodeView(self.lesson, step, saved.answers, blink=blink, id=f"code-{i}")
             yield ChartsPanel(self.lesson, id="side")
         yield Static("", id="notice")
