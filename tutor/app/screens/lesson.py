@@ -178,7 +178,7 @@ class LessonScreen(Screen[None]):
             panel = self.query_one(ChartsPanel)
             panel.set_runs(run["learner"], run["reference"], run["stdout"], error=run["error"], reason=run["reason"])
             panel.select("fit" if self.passed else "loss")
-            self.set_class(True, "-has-runs")
+            panel.set_class(True, "-has-runs")
         self._summarise(restored=last is not None)
         self.refresh_bindings()
         self.store.mark_opened(self.lesson.id)
@@ -479,7 +479,9 @@ class LessonScreen(Screen[None]):
         panel = self.query_one(ChartsPanel)
         panel.set_runs(learner, reference, report.stdout, error=error, reason=reason)
         panel.select("fit" if report.passed else "loss")
-        self.set_class(True, "-has-runs")
+        # On the panel, not the screen: a class the screen gains restyles every widget of the page
+        # (most of the first verdict's time), one the panel gains restyles the panel.
+        panel.set_class(True, "-has-runs")
         self._summarise()
         self.refresh_bindings()
         if report.passed:
@@ -588,8 +590,9 @@ class LessonScreen(Screen[None]):
         for slot in self.slots.values():
             slot.set_value("")
         self.refresh_marks()
-        self.query_one(ChartsPanel).clear()
-        self.set_class(False, "-has-runs")
+        panel = self.query_one(ChartsPanel)
+        panel.clear()
+        panel.set_class(False, "-has-runs")
         self._summarise()
         self.refresh_bindings()
         self.store.save_answers(self.lesson.id, {}, self.state())
