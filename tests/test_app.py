@@ -185,6 +185,19 @@ async def open_lesson(pilot: Any, index: int = 0) -> LessonScreen:
     return pilot.app.screen
 
 
+async def burst(pilot: Any, screen: LessonScreen, keys_typed: list[str]) -> None:
+    """From the first blank, every key queued before the first is handled (a fast typist, a terminal
+    sending a burst over SSH), then settled."""
+    from textual import events
+
+    screen.set_focus(screen.query_one("#doc"))
+    await pilot.press("tab")
+    assert getattr(screen.focused, "blank_name", None) == screen.blank_order[0]
+    for key in keys_typed:
+        pilot.app.post_message(events.Key(key, key if len(key) == 1 else None))
+    await settle(pilot)
+
+
 async def type_answers(pilot: Any, screen: LessonScreen, answers: dict[str, str]) -> None:
     """Tab to the first blank, then enter each answer and press enter, as a learner would.
 
@@ -622,19 +635,10 @@ async def test_answers_are_saved_on_leaving_without_a_check(tmp_path):
 async def test_keys_typed_in_one_burst_land_in_the_blanks_they_were_typed_for(tmp_path):
     # A fast typist, or a terminal sending a burst (over SSH, a paste without bracketed paste): every
     # key is queued before the first is handled. Tab and enter must still move on before the next key.
-    from textual import events
-
     app = new_app(ProgressStore.open(tmp_path / "p.sqlite3"))
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_lesson(pilot)
-        screen.set_focus(screen.query_one("#doc"))
-        await pilot.press("tab")
-        assert getattr(screen.focused, "blank_name", None) == screen.blank_order[0]
-        burst = [*"np.mean(y)", "tab", *"abc", "enter", *"xyz", "shift+tab", *"!"]
-        for key in burst:
-            char = key if len(key) == 1 else None
-            app.post_message(events.Key(key, char))
-        await settle(pilot)
+        await burst(pilot, screen, [*"np.mean(y)", "tab", *"abc", "enter", *"xyz", "shift+tab", *"!"])
         first, second, third = (screen.slots[n].value for n in screen.blank_order[:3])
         assert (first, second, third) == ("np.mean(y)", "abc!", "xyz")
 
@@ -865,19 +869,12 @@ def test_the_quick_index_lists_the_lessons_in_the_parsers_order():
 async def test_keys_typed_right_before_ctrl_q_are_saved(tmp_path):
     # The quit key is handled as it arrives (a priority binding), while keys typed just before it still
     # wait to reach their blank: quitting must save them too, not the blank as it was a moment before.
-    from textual import events
-
     store = ProgressStore.open(tmp_path / "p.sqlite3")
     app = new_app(store)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_lesson(pilot)
-        screen.set_focus(screen.query_one("#doc"))
-        await pilot.press("tab")
         first = screen.blank_order[0]
-        assert getattr(screen.focused, "blank_name", None) == first
-        for key in [*"np.mean(y)", "ctrl+q"]:
-            app.post_message(events.Key(key, key if len(key) == 1 else None))
-        await settle(pilot)
+        await burst(pilot, screen, [*"np.mean(y)", "ctrl+q"])
     assert app.return_code in (0, None)
     assert store.lesson_state("line").answers[first] == "np.mean(y)"
 

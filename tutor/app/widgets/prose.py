@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from textual.content import Content
 from textual.widgets import Markdown
-from textual.widgets._markdown import MarkdownFence  # the class Markdown.BLOCKS maps fences to
+
+MarkdownFence = Markdown.BLOCKS["fence"]  # Textual's code block (its module is private)
 
 PLAIN = "text"  # Pygments' lexer for text as it is
 
