@@ -176,17 +176,17 @@ def test_seccomp_reaches_a_thread_that_was_already_running() -> None:
 
 # ---- end to end: a pre-forked child whose warm-up started a thread ---------------------------------
 
-# Wraps the worker's numpy warm-up: in a pre-forked child (not the worker itself) it also starts a
-# thread, as a library that ignored OMP_NUM_THREADS would.
+# Wraps the warm-up a pre-forked child runs while it waits: in the child (not the worker itself) it
+# also starts a thread, as a library that ignored OMP_NUM_THREADS would.
 _THREAD_IN_WARM_UP = (
     "import os, threading, time\n"
     "from tutor.sandbox import worker as _w\n"
-    "_worker_pid, _warm = os.getpid(), _w.Worker._warm_numpy\n"
+    "_worker_pid, _warm = os.getpid(), _w.Worker.warm_child\n"
     "def _warm_and_start_a_thread(self):\n"
     "    _warm(self)\n"
     "    if os.getpid() != _worker_pid:\n"
     "        threading.Thread(target=time.sleep, args=(600,), daemon=True).start()\n"
-    "_w.Worker._warm_numpy = _warm_and_start_a_thread\n"
+    "_w.Worker.warm_child = _warm_and_start_a_thread\n"
 )
 
 

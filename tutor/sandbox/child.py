@@ -88,7 +88,7 @@ class Host(Protocol):
 
     def seed(self, seed: int) -> None: ...
 
-    def _warm_numpy(self) -> None: ...
+    def warm_child(self) -> None: ...
 
 
 def explain_denial(header: Any, depth: int = 0, budget: list[int] | None = None) -> None:
@@ -170,9 +170,9 @@ def pooled(host: Host, job_fd: int, marker: Marker, ctx: layers.Context) -> int:
         return _layer_failed(exc)
     seeded: int | None = None
     try:
-        # Touch numpy's (and torch's) common paths here, in the idle time: a forked child pays a
-        # copy-on-write page fault the first time it writes to each page it shares with the worker.
-        host._warm_numpy()
+        # Touch the paths every job takes here, in the idle time: a forked child pays a copy-on-write
+        # page fault the first time it writes to each page it shares with the worker.
+        host.warm_child()
         seeded = host.next_seed  # most jobs reuse the last job's seed: seed now, not after the job comes
         host.seed(seeded)
     except BaseException:  # noqa: BLE001
