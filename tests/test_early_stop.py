@@ -227,3 +227,76 @@ def test_a_wrong_last_line_alone_is_judged_by_the_learner_s_run(grader, lessons,
         assert {n: (r.verdict, r.diagnosis, r.message) for n, r in got.blanks.items()} == \
                {n: (r.verdict, r.diagnosis, r.message) for n, r in full.blanks.items()}
     assert alone.blanks["y_pred"].verdict == "incorrect" and both.blanks["loss"].verdict == "correct"
+
+
+# ---- `tutor check`'s wrapping mutants, judged by the reference run ---------------------------------
+
+
+def _wrapped(values: str) -> dict:
+    """What a reference run records for blank 0, whose one call returns `values` (runtime, in-process)."""
+    import numpy as np
+    import torch
+
+    from tutor.sandbox import runtime
+    from tutor.sandbox.child import Marker
+
+    job = {"source": f"v = __tutor_run__(0, lambda: {values})\n", "names": ["np", "torch"], "probe_wrappers": [0],
+           "blanks": [{"name": "v", "rtol": None, "atol": None}]}
+    header, _ = runtime.execute(job, {"np": np, "torch": torch}, {}, Marker())
+    assert header["status"] == "ok", header
+    return header["blanks"]["0"].get("wrapped", {})
+
+
+def test_the_reference_run_says_which_wrapped_values_would_disagree_at_the_first_call():
+    assert _wrapped("np.array([1.0, -2.0])") == {"neg": "differs", "double": "differs"}
+    assert _wrapped("torch.tensor([0.5])") == {"neg": "differs", "double": "differs"}
+    # Zero is its own negation and double: those mutants would agree there, and are graded.
+    assert _wrapped("np.zeros(3)") == {"neg": "same", "double": "same"}
+    assert _wrapped("0.0") == {"neg": "same", "double": "same"}
+    # Not numbers: nothing is judged here (a module, a string: its operations could run program code).
+    assert _wrapped("torch.nn.Linear(1, 1)") == {}
+    assert _wrapped("'text'") == {}
+    # An operation that fails (negating a bool tensor) judges nothing either.
+    assert "neg" not in _wrapped("torch.tensor([True])")
+
+
+@pytest.mark.parametrize("lesson_id", ["linreg-numpy", "linreg-torch", "logreg-torch", "autograd-basics", "backprop-by-hand"])
+def test_wrapping_mutants_the_reference_run_judged_are_caught_by_their_own_grading_too(grader, lessons, lesson_id):
+    """`tutor check` counts a "flipped sign" or "doubled" mutant as caught without grading it when the
+    reference run says it disagrees at its blank's first call; graded as `tutor check` grades a wrong
+    answer, each is caught, and `tutor check` finds the same counts as before (every mutant caught)."""
+    from tutor.grading.check import check_lesson, judged_by_reference
+
+    les = find(lessons, lesson_id)
+    ref = grader.reference(les)
+    wrapping = [m for b in les.blanks.values() for m in mutants(b) if m.label in ("flipped sign", "doubled")]
+    judged = [m for m in wrapping if judged_by_reference(les, ref, m)]
+    assert judged, "no mutant was judged by the reference run"
+    answers = les.reference_answers()
+    reports = grader.grade_many(les, [{**answers, m.blank: m.text} for m in judged], verdicts_only=range(len(judged)))
+    for m, report in zip(judged, reports):
+        assert report.blanks[m.blank].verdict != "correct", (m, report.blanks[m.blank].message)
+    result = check_lesson(grader, les)
+    assert result.survivors == [] and result.caught == sum(len(mutants(b)) for b in les.blanks.values())
+
+
+def test_check_of_the_longest_lesson_makes_no_run_for_its_last_line_s_mutants(grader, lessons, monkeypatch):
+    """mlp-regression's `output` comes after 10000 epochs: its two wrapping mutants were two full
+    runs each `tutor check`; the reference run's first value of `output` judges them, and no run of
+    the check lasts a tenth of the training."""
+    from tutor.grading.check import check_lesson
+
+    les = find(lessons, "mlp-regression")
+    ref = grader.reference(les)
+    walls: list[tuple[str, float]] = []
+    run = grader.evaluator.run
+
+    def recording(jobs, *args, **kwargs):
+        outs = run(jobs, *args, **kwargs)
+        walls.extend((j["id"], o.wall) for j, o in zip(jobs, outs))
+        return outs
+
+    monkeypatch.setattr(grader.evaluator, "run", recording)
+    result = check_lesson(grader, les)
+    assert result.ok and result.survivors == [] and result.caught == sum(len(mutants(b)) for b in les.blanks.values())
+    assert walls and max(w for _, w in walls) < ref.wall / 10, (ref.wall, walls)

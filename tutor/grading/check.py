@@ -8,7 +8,8 @@ For each lesson, after its reference run:
 - one batch of gradings (`Grader.grade_many`: their runs go to the evaluator together, in parallel):
   the reference answers (all must be accepted, and each blank must run at least once: a blank in
   `if False:` or in a function never called could never be judged), every mutant (tutor/grading/
-  mutants.py: each must be caught), every `accept` entry (each must be accepted; the entries at one
+  mutants.py: each must be caught; a "flipped sign" or "doubled" one is caught without a run when
+  the reference run's first value of its blank already tells it apart, `judged_by_reference`), every `accept` entry (each must be accepted; the entries at one
   place in the lists of a step's `judge = "run"` blanks are graded together, as one convention), and
   the built-in equivalent forms of each blank (tutor/grading/rewrites.py).
 
@@ -33,7 +34,7 @@ import numpy as np
 from tutor.grading.diagnose import ERROR_CODES, rounding_only
 from tutor.grading.facts import _chart_exprs
 from tutor.grading.grader import GradeReport, Grader, LessonRunError, gives_away
-from tutor.grading.mutants import mutants
+from tutor.grading.mutants import Mutant, mutants
 from tutor.grading.rewrites import Rewrite, rewrites
 from tutor.lesson.model import Lesson
 from tutor.sandbox.results import RunResult, Value
@@ -90,6 +91,9 @@ def check_lesson(grader: Grader, lesson: Lesson) -> LessonCheck:
     values_ok = not out.problems  # else every answer fails on them: the forms would only repeat it
     answers = lesson.reference_answers()
     tried = [m for blank in lesson.blanks.values() for m in mutants(blank)]
+    judged = [m for m in tried if judged_by_reference(lesson, ref, m)]
+    out.caught += len(judged)
+    tried = [m for m in tried if m not in judged]
     accepted = accepted_sets(lesson)
     forms = [f for blank in lesson.blanks.values() for f in rewrites(blank, lesson.framework)]
     out.forms_tried = len(accepted) + len(forms)
@@ -131,6 +135,28 @@ def check_lesson(grader: Grader, lesson: Lesson) -> LessonCheck:
 
 
 # ---- what the reference run produced --------------------------------------------------------------
+
+_WRAPPING = {"flipped sign": "neg", "doubled": "double"}  # mutant label -> runtime.WRAPPERS
+
+
+def judged_by_reference(lesson: Lesson, ref: RunResult, mutant: Mutant) -> bool:
+    """A "flipped sign" or "doubled" mutant (`-(answer)`, `2 * (answer)`) whose verdict the reference
+    run already holds: caught, because at the blank's first call its value would disagree with the
+    reference's. That first call is where its grading decides (every other answer is the reference's,
+    so the program is the reference's up to there, and a wrong answer alone is judged by its first
+    disagreement: context.decisive); the reference run made that comparison on `-value` and
+    `2 * value` (runtime.Runtime._wrappers). For a long run whose blank comes last (mlp-regression's
+    `output`) that is two 10000-epoch runs saved. Anything else (a mutant that would agree there, a
+    blank judged by the run, a value that is not numbers) is graded."""
+    op = _WRAPPING.get(mutant.label)
+    blank = lesson.blanks.get(mutant.blank)
+    if op is None or blank is None or blank.kind != "expression" or blank.judge == "run":
+        return False
+    if mutant.text != f"{'-' if op == 'neg' else '2 * '}({blank.answer.strip()})":
+        return False
+    trace = ref.blanks.get(list(lesson.blanks).index(mutant.blank))
+    return trace is not None and trace.wrapped.get(op) == "differs"
+
 
 def reference_value_problems(lesson: Lesson, ref: RunResult) -> list[str]:
     """`[compare]` and `[charts]` entries the reference run could not compute, and compared values that

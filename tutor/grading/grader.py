@@ -187,9 +187,13 @@ class Grader:
     def _reference_job(self, lesson: Lesson, prog: programs.Program) -> dict:
         """The reference run's job; a dataset that is unknown or cannot be read is the lesson's problem."""
         try:
-            return self._job(lesson, "reference", prog)
+            job = self._job(lesson, "reference", prog)
         except datasets.DatasetError as exc:
             raise LessonRunError(dataset_problem(lesson, str(exc))) from None
+        # Its expression blanks' first values also judge `tutor check`'s "flipped sign" and "doubled"
+        # mutants (check.judged_by_reference): two operations on a value, in place of two runs each.
+        probe = [i for i, b in enumerate(lesson.blanks.values()) if b.kind == "expression" and b.judge != "run"]
+        return {**job, "probe_wrappers": probe} if probe else job
 
     def _reference_problem(self, lesson: Lesson, prog: programs.Program, res: RunResult) -> str:
         line = None

@@ -124,6 +124,9 @@ class Job:
     # In a learner run: in-place checks whose disagreement at the blank's first call needs no shadow run
     # (the program up to that call is the reference's, so the check compared what the shadow run would).
     decisive: list[int] = field(default_factory=list)
+    # In a reference run: expression blanks whose first value also says whether `-value` and
+    # `2 * value` would pass there (`tutor check`'s wrapping mutants: runtime.Runtime._wrappers).
+    probe_wrappers: list[int] = field(default_factory=list)
 
     @classmethod
     def from_wire(cls, obj: Any) -> Job:
@@ -152,6 +155,7 @@ class Job:
             stop_when_judged=_blank_indices(obj.get("stop_when_judged"), "stop_when_judged"),
             once=_blank_indices(obj.get("once"), "once"),
             decisive=_blank_indices(obj.get("decisive"), "decisive"),
+            probe_wrappers=_blank_indices(obj.get("probe_wrappers"), "probe_wrappers"),
             stop_at_disagreement=obj.get("stop_at_disagreement") is True,
         )
 
@@ -186,6 +190,8 @@ class Job:
             out["once"] = list(self.once)
         if self.decisive:
             out["decisive"] = list(self.decisive)
+        if self.probe_wrappers:
+            out["probe_wrappers"] = list(self.probe_wrappers)
         return out
 
 

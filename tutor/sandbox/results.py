@@ -204,6 +204,9 @@ class BlankTrace:
     first_mismatch: int | None = None
     pairs: list[tuple[Value, Value, int]] = field(default_factory=list)  # (reference, learner, call)
     error: RunError | None = None
+    # A reference run's verdicts on `tutor check`'s wrapping mutants at the first call (runtime.WRAPPERS):
+    # "neg" / "double" -> "differs" or "same".
+    wrapped: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -263,6 +266,9 @@ def parse_run(outcome_status: str, header: Any, arrays: list[np.ndarray]) -> Run
                 first_mismatch=_int(b.get("first_mismatch")),
                 error=parse_error(b.get("error")),
             )
+            wrapped = b.get("wrapped")
+            if isinstance(wrapped, dict):
+                trace.wrapped = {k: v for k, v in islice(wrapped.items(), 4) if k in ("neg", "double") and v in ("differs", "same")}
             pairs = b.get("pairs")
             if isinstance(pairs, list):
                 for p in pairs[:64]:

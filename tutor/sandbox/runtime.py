@@ -52,6 +52,9 @@ from tutor.sandbox.values import (  # noqa: F401 - re-exported
 )
 
 
+# `tutor check`'s mutants that wrap the whole reference answer, as operations on its value (Runtime._wrappers).
+WRAPPERS = {"neg": lambda v: -v, "double": lambda v: 2 * v}
+
 # Slot 1 of the marker page: what the learner's own checks concluded (0: nothing yet).
 NEED = 2  # a check disagreed or could not be made: the shadow run is needed
 CLEAN = 1  # set by the worker's child after an "ok" run that never set NEED
@@ -143,6 +146,9 @@ class Runtime:
         self.stop_at_disagreement = job.get("stop_at_disagreement") is True
         self.once = {i for i in (job.get("once") or []) if isinstance(i, int)}  # judged by their one call
         self.decisive = {i for i in (job.get("decisive") or []) if isinstance(i, int)}  # at the first call: no shadow run
+        # A reference run: at these blanks' first call, would `-value` and `2 * value` pass? (_wrappers)
+        self.probe = {i for i in (job.get("probe_wrappers") or []) if isinstance(i, int)}
+        self.wrapped: dict[int, dict[str, str]] = {}
         self.stopped = False
         self.namespace: dict[str, Any] = {}
 
@@ -150,13 +156,17 @@ class Runtime:
     def _state(self, i: int) -> _BlankState:
         st = self.states.get(i)
         if st is None:
-            st = self.states[i] = _BlankState()
-            spec = self._spec(i)
-            if isinstance(spec.get("rtol"), (int, float)):
-                st.rtol = float(spec["rtol"])
-            if isinstance(spec.get("atol"), (int, float)):
-                st.atol = float(spec["atol"])
-            st.np_rng = spec.get("numpy_rng") is True
+            st = self.states[i] = self._new_state(i)
+        return st
+
+    def _new_state(self, i: int) -> _BlankState:
+        st = _BlankState()
+        spec = self._spec(i)
+        if isinstance(spec.get("rtol"), (int, float)):
+            st.rtol = float(spec["rtol"])
+        if isinstance(spec.get("atol"), (int, float)):
+            st.atol = float(spec["atol"])
+        st.np_rng = spec.get("numpy_rng") is True
         return st
 
     def _spec(self, i: int) -> dict:
@@ -307,8 +317,34 @@ class Runtime:
 
     def run_marked(self, i: int, fn: Any) -> Any:
         """`__tutor_run__`: a learner expression in a learner run; counts the times its line runs."""
-        self._state(i).seen += 1
-        return self.run(i, fn)
+        st = self._state(i)
+        st.seen += 1
+        value = self.run(i, fn)
+        if i in self.probe and i not in self.wrapped:
+            self.wrapped[i] = self._wrappers(i, value)
+        return value
+
+    def _wrappers(self, i: int, value: Any) -> dict[str, str]:
+        """`tutor check`'s "flipped sign" and "doubled" mutants of blank `i` (`-(answer)`, `2 * (answer)`),
+        judged here, in the reference run, at the blank's first call: "differs" when the learner's run
+        of that mutant would disagree with the reference there (the same comparison, from the same
+        state: up to that call the mutant's program is the reference's), which is its verdict; else
+        "same". Only for plain numbers, numpy arrays and torch tensors, whose negation and doubling run
+        no program code; nothing for other values, or when the operation fails (the mutant is then
+        graded as any other)."""
+        t = type(value)
+        torch = self.torch
+        if not (t in (int, float, np.ndarray) or isinstance(value, np.generic)
+                or (torch is not None and t in (torch.Tensor, torch.nn.Parameter))):
+            return {}
+        out: dict[str, str] = {}
+        for name, op in WRAPPERS.items():
+            try:
+                got = _plain(op(value), torch)
+                out[name] = "same" if self.same(i, self._new_state(i), value, got) else "differs"
+            except Exception:  # noqa: BLE001 - e.g. negating a bool tensor: not judged here
+                continue
+        return out
 
     def enter(self, i: int) -> None:
         self._state(i).seen += 1  # how often a statement blank runs (`tutor check`: a blank that never runs)
@@ -504,6 +540,7 @@ class Runtime:
                 "first_mismatch": st.first_mismatch,
                 "pairs": st.pairs,
                 "error": st.error,
+                **({"wrapped": self.wrapped[i]} if self.wrapped.get(i) else {}),
             }
         return {
             "status": status,
