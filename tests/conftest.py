@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
 
 import pytest
@@ -55,6 +56,18 @@ def _quick_pilot_waits() -> None:
 
 
 _quick_pilot_waits()
+
+
+def _sigint_as_a_terminal_gives_it() -> None:
+    """A shell that starts the suite in the background (`pytest &`, `nohup`, some CI runners) hands it
+    SIGINT ignored, and every process a test starts inherits that: `tutor watch` and `tutor serve`
+    then never see the Ctrl+C their tests send (each waited its 60 s and failed). Python's own
+    handler here becomes the default again in the processes the tests start."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+_sigint_as_a_terminal_gives_it()
 
 
 def pytest_collection_modifyitems(config, items):
