@@ -19,14 +19,17 @@ def _parsed(evaluator, job):
     return res
 
 
-def _record_runs(grader, monkeypatch) -> list[tuple[str, str, bool]]:
-    """(job id, status, whether it was sent "decisive") of every run the grader asks for from now on."""
+def _record_runs(grader, monkeypatch, walls: list[tuple[str, float]] | None = None) -> list[tuple[str, str, bool]]:
+    """(job id, status, whether it was sent "decisive") of every run the grader asks for from now on;
+    with `walls`, each run's (job id, seconds) go there too."""
     runs: list[tuple[str, str, bool]] = []
     run = grader.evaluator.run
 
     def recording(jobs, *args, **kwargs):
         outs = run(jobs, *args, **kwargs)
         runs.extend((j["id"], o.status, "decisive" in j) for j, o in zip(jobs, outs))
+        if walls is not None:
+            walls.extend((j["id"], o.wall) for j, o in zip(jobs, outs))
         return outs
 
     monkeypatch.setattr(grader.evaluator, "run", recording)
@@ -284,14 +287,7 @@ def test_check_of_the_longest_lesson_makes_no_run_for_its_last_line_s_mutants(gr
     les = find(lessons, "mlp-regression")
     ref = grader.reference(les)
     walls: list[tuple[str, float]] = []
-    run = grader.evaluator.run
-
-    def recording(jobs, *args, **kwargs):
-        outs = run(jobs, *args, **kwargs)
-        walls.extend((j["id"], o.wall) for j, o in zip(jobs, outs))
-        return outs
-
-    monkeypatch.setattr(grader.evaluator, "run", recording)
+    _record_runs(grader, monkeypatch, walls)
     result = check_lesson(grader, les)
     assert result.ok and result.survivors == [] and result.caught == sum(len(mutants(b)) for b in les.blanks.values())
     assert walls and max(w for _, w in walls) < ref.wall / 3, (ref.wall, walls)

@@ -9,9 +9,10 @@ For each lesson, after its reference run:
   the reference answers (all must be accepted, and each blank must run at least once: a blank in
   `if False:` or in a function never called could never be judged), every mutant (tutor/grading/
   mutants.py: each must be caught; a "flipped sign" or "doubled" one is caught without a run when
-  the reference run's first value of its blank already tells it apart, `judged_by_reference`), every `accept` entry (each must be accepted; the entries at one
-  place in the lists of a step's `judge = "run"` blanks are graded together, as one convention), and
-  the built-in equivalent forms of each blank (tutor/grading/rewrites.py).
+  the reference run's first value of its blank already tells it apart, `judged_by_reference`),
+  every `accept` entry (each must be accepted; the entries at one place in the lists of a step's
+  `judge = "run"` blanks are graded together, as one convention), and the built-in equivalent forms
+  of each blank (tutor/grading/rewrites.py).
 
 An equivalent form that is rejected is a warning, unless it shows a tolerance tighter than rounding:
 its run's compared values (or, when those all match, the blank's own values, under the blank's own
@@ -136,9 +137,6 @@ def check_lesson(grader: Grader, lesson: Lesson) -> LessonCheck:
 
 # ---- what the reference run produced --------------------------------------------------------------
 
-_WRAPPING = {"flipped sign": "neg", "doubled": "double"}  # mutant label -> runtime.WRAPPERS
-
-
 def judged_by_reference(lesson: Lesson, ref: RunResult, mutant: Mutant) -> bool:
     """A "flipped sign" or "doubled" mutant (`-(answer)`, `2 * (answer)`) whose verdict the reference
     run already holds: caught, because at the blank's first call its value would disagree with the
@@ -148,14 +146,11 @@ def judged_by_reference(lesson: Lesson, ref: RunResult, mutant: Mutant) -> bool:
     `2 * value` (runtime.Runtime._wrappers). For a long run whose blank comes last (mlp-regression's
     `output`) that is two 10000-epoch runs saved. Anything else (a mutant that would agree there, a
     blank judged by the run, a value that is not numbers) is graded."""
-    op = _WRAPPING.get(mutant.label)
     blank = lesson.blanks.get(mutant.blank)
-    if op is None or blank is None or blank.kind != "expression" or blank.judge == "run":
-        return False
-    if mutant.text != f"{'-' if op == 'neg' else '2 * '}({blank.answer.strip()})":
+    if not mutant.wraps or blank is None or blank.judge == "run":
         return False
     trace = ref.blanks.get(list(lesson.blanks).index(mutant.blank))
-    return trace is not None and trace.wrapped.get(op) == "differs"
+    return trace is not None and trace.wrapped.get(mutant.wraps) == "differs"
 
 
 def reference_value_problems(lesson: Lesson, ref: RunResult) -> list[str]:

@@ -192,7 +192,7 @@ class Grader:
             raise LessonRunError(dataset_problem(lesson, str(exc))) from None
         # Its expression blanks' first values also judge `tutor check`'s "flipped sign" and "doubled"
         # mutants (check.judged_by_reference): two operations on a value, in place of two runs each.
-        probe = [i for i, b in enumerate(lesson.blanks.values()) if b.kind == "expression" and b.judge != "run"]
+        probe = [i for i, b in enumerate(lesson.blanks.values()) if b.kind == "expression"]
         return {**job, "probe_wrappers": probe} if probe else job
 
     def _reference_problem(self, lesson: Lesson, prog: programs.Program, res: RunResult) -> str:

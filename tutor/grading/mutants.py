@@ -13,6 +13,7 @@ class Mutant:
     blank: str
     label: str  # "flipped sign", "doubled", ...
     text: str
+    wraps: str = ""  # `-(answer)` "neg", `2 * (answer)` "double" (tutor.sandbox.jobs.WRAPPERS), else ""
 
 
 class _SumForMean(ast.NodeTransformer):
@@ -64,17 +65,17 @@ def mutants(blank: Blank) -> list[Mutant]:
     out: list[Mutant] = []
     ref = blank.answer.strip()
 
-    def add(label: str, text: str) -> None:
+    def add(label: str, text: str, wraps: str = "") -> None:
         if text.strip() and "".join(text.split()) != "".join(ref.split()) and all(m.text != text for m in out):
-            out.append(Mutant(blank.name, label, text))
+            out.append(Mutant(blank.name, label, text, wraps))
 
     if blank.kind == "expression":
         try:
             tree = ast.parse(ref, mode="eval").body
         except SyntaxError:
             return out
-        add("flipped sign", f"-({ref})")
-        add("doubled", f"2 * ({ref})")
+        add("flipped sign", f"-({ref})", wraps="neg")
+        add("doubled", f"2 * ({ref})", wraps="double")
         dropped = _drop_factor(tree)
         if dropped is not None:
             add("dropped factor", ast.unparse(dropped))

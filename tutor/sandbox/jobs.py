@@ -95,6 +95,11 @@ class After:
         return out
 
 
+# `tutor check`'s mutants that wrap a whole expression answer (`-(answer)`, `2 * (answer)`: Mutant.wraps),
+# as operations on its value: what a reference run's `probe_wrappers` judges, and its result names.
+WRAPPERS = {"neg": lambda v: -v, "double": lambda v: 2 * v}
+
+
 @dataclass(slots=True)
 class Job:
     """One program to run in a child of its own, and what to record of it."""
@@ -124,8 +129,8 @@ class Job:
     # In a learner run: in-place checks whose disagreement at the blank's first call needs no shadow run
     # (the program up to that call is the reference's, so the check compared what the shadow run would).
     decisive: list[int] = field(default_factory=list)
-    # In a reference run: expression blanks whose first value also says whether `-value` and
-    # `2 * value` would pass there (`tutor check`'s wrapping mutants: runtime.Runtime._wrappers).
+    # In a reference run: expression blanks whose first value also says whether each of WRAPPERS
+    # applied to it would pass there (`tutor check`'s wrapping mutants: runtime.Runtime._wrappers).
     probe_wrappers: list[int] = field(default_factory=list)
 
     @classmethod

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from tutor.sandbox.jobs import WRAPPERS
+
 _MAX_KEYS = 10_000
 
 
@@ -204,8 +206,8 @@ class BlankTrace:
     first_mismatch: int | None = None
     pairs: list[tuple[Value, Value, int]] = field(default_factory=list)  # (reference, learner, call)
     error: RunError | None = None
-    # A reference run's verdicts on `tutor check`'s wrapping mutants at the first call (runtime.WRAPPERS):
-    # "neg" / "double" -> "differs" or "same".
+    # A reference run's verdicts on `tutor check`'s wrapping mutants at the first call: a name of
+    # jobs.WRAPPERS -> "differs" or "same".
     wrapped: dict[str, str] = field(default_factory=dict)
 
 
@@ -268,7 +270,7 @@ def parse_run(outcome_status: str, header: Any, arrays: list[np.ndarray]) -> Run
             )
             wrapped = b.get("wrapped")
             if isinstance(wrapped, dict):
-                trace.wrapped = {k: v for k, v in islice(wrapped.items(), 4) if k in ("neg", "double") and v in ("differs", "same")}
+                trace.wrapped = {k: v for k, v in islice(wrapped.items(), 4) if k in WRAPPERS and v in ("differs", "same")}
             pairs = b.get("pairs")
             if isinstance(pairs, list):
                 for p in pairs[:64]:

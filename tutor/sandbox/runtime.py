@@ -44,6 +44,7 @@ import numpy as np
 
 MAX_FRAMES = 5  # the program's last frames an error reports
 
+from tutor.sandbox.jobs import WRAPPERS
 from tutor.sandbox.reach import (  # noqa: F401 - safe_builtins and module_view are part of this module's face
     SEALED_MESSAGE, Seal, _plain, _Unsealed, module_view, safe_builtins,
 )
@@ -51,9 +52,6 @@ from tutor.sandbox.values import (  # noqa: F401 - re-exported
     MAX_ELEMENTS, MAX_TEXT, Encoder, _as_numbers, _callable_like, _layers, _same_autograd, _short, _stateless, _strip_arrays,
 )
 
-
-# `tutor check`'s mutants that wrap the whole reference answer, as operations on its value (Runtime._wrappers).
-WRAPPERS = {"neg": lambda v: -v, "double": lambda v: 2 * v}
 
 # Slot 1 of the marker page: what the learner's own checks concluded (0: nothing yet).
 NEED = 2  # a check disagreed or could not be made: the shadow run is needed
